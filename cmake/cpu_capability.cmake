@@ -1,0 +1,19 @@
+# Compiles csrc/cpu/kernels/*.cpp once per instruction set. Each copy lives in its own
+# namespace (CPU_CAPABILITY) and registers its kernels into the DispatchStubs of
+# csrc/core/dispatch.h; the stub picks the best copy the running CPU supports.
+# Only code that really needs several variants belongs in csrc/cpu/kernels/.
+function(ember_add_cpu_capability target capability flags)
+  if(NOT EMBER_CPU_KERNEL_SOURCES)
+    return()
+  endif()
+  string(TOLOWER ${capability} lower)
+  set(objlib ember_cpu_${lower})
+  add_library(${objlib} OBJECT ${EMBER_CPU_KERNEL_SOURCES})
+  target_include_directories(${objlib} PRIVATE ${CMAKE_SOURCE_DIR}/csrc)
+  target_compile_definitions(${objlib} PRIVATE CPU_CAPABILITY=${capability} CPU_CAPABILITY_${capability}=1)
+  target_compile_options(${objlib} PRIVATE ${flags} -O3 ${EMBER_WARNINGS})
+  if(OpenMP_CXX_FOUND)
+    target_link_libraries(${objlib} PRIVATE OpenMP::OpenMP_CXX)
+  endif()
+  target_sources(${target} PRIVATE $<TARGET_OBJECTS:${objlib}>)
+endfunction()

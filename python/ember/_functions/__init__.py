@@ -1,0 +1,1 @@
+"""Differentiable tensor ops: each module pairs autograd Functions with the public functions."""

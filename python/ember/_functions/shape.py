@@ -1,0 +1,312 @@
+"""Views and shape ops (reshape, view, permute, transpose, expand, squeeze, ...), sharing storage
+wherever torch does, and their gradients."""
+from __future__ import annotations
+
+import builtins
+import math
+
+from .. import _C
+from ..autograd import Function, _state
+from ..tensor import Size, Tensor
+
+_wrap = Tensor._wrap
+
+
+def _view_of(x, c):
+    t = _wrap(c)
+    t._base = x if x._base is None else x._base
+    return t
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
+        shape = tuple(shape[0])
+    return tuple(builtins.int(s) for s in shape)
+
+
+def infer_size(shape, numel):
+    """Resolves a single -1 in `shape` and checks the element count."""
+    neg = [i for i, s in enumerate(shape) if s == -1]
+    if len(neg) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    for s in shape:
+        if s < -1:
+            raise RuntimeError(f"invalid shape dimension {s}")
+    if neg:
+        known = math.prod(s for s in shape if s != -1)
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    if math.prod(shape) != numel:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+    return shape
+
+
+def _view_strides(old_shape, old_strides, new_shape):
+    """Strides that let `new_shape` view a tensor of old geometry without copying, or None
+    (torch's computeStride: split and merge dims only inside contiguous chunks)."""
+    if math.prod(old_shape) == 0:
+        strides = [1] * len(new_shape)
+        for i in range(len(new_shape) - 2, -1, -1):
+            strides[i] = strides[i + 1] * builtins.max(new_shape[i + 1], 1)
+        return tuple(strides)
+    new_strides = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk_base_stride = old_strides[-1] if old_strides else 1
+    tensor_numel = 1
+    view_numel = 1
+    for tensor_d in range(len(old_shape) - 1, -1, -1):
+        tensor_numel *= old_shape[tensor_d]
+        if tensor_d == 0 or (old_shape[tensor_d - 1] != 1 and
+                             old_strides[tensor_d - 1] != tensor_numel * chunk_base_stride):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * chunk_base_stride
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if tensor_d > 0:
+                chunk_base_stride = old_strides[tensor_d - 1]
+                tensor_numel = 1
+                view_numel = 1
+    if view_d != -1:
+        return None
+    return tuple(new_strides)
+
+
+class View(Function):
+    _backward_name = "ViewBackward0"
+
+    @staticmethod
+    def forward(ctx, x, shape, strides):
+        ctx.in_shape = x._c.shape
+        return _view_of(x, x._c.as_strided(shape, strides, x._c.offset))
+
+    @staticmethod
+    def backward(ctx, g):
+        return reshape(g, ctx.in_shape), None, None
+
+
+class Reshape(Function):
+    """reshape of a tensor that cannot be viewed: a copy."""
+    _backward_name = "ReshapeAliasBackward0"
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x._c.shape
+        c = x._c.contiguous()
+        return _wrap(c.as_strided(shape, _contig_strides(shape), 0))
+
+    @staticmethod
+    def backward(ctx, g):
+        return reshape(g, ctx.in_shape), None
+
+
+def _contig_strides(shape):
+    strides = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * builtins.max(shape[i + 1], 1)
+    return tuple(strides)
+
+
+def _as_view(x, shape, strides):
+    if _state.enabled and x._requires_grad:
+        return View.apply(x, shape, strides)
+    return _view_of(x, x._c.as_strided(shape, strides, x._c.offset))
+
+
+def view(x, *shape):
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, Size, builtins.int)):
+        raise TypeError(f"view(dtype) reinterpretation is not supported by ember; got {shape[0]!r}")
+    shape = infer_size(_shape_arg(shape), x._c.numel)
+    strides = _view_strides(x._c.shape, x._c.strides, shape)
+    if strides is None:
+        raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one dimension "
+                           "spans across two contiguous subspaces). Use .reshape(...) instead.")
+    return _as_view(x, shape, strides)
+
+
+def reshape(x, *shape):
+    shape = infer_size(_shape_arg(shape), x._c.numel)
+    if shape == x._c.shape:
+        return _as_view(x, shape, x._c.strides)
+    strides = _view_strides(x._c.shape, x._c.strides, shape)
+    if strides is not None:
+        return _as_view(x, shape, strides)
+    if _state.enabled and x._requires_grad:
+        return Reshape.apply(x, shape)
+    c = x._c.contiguous()
+    return _wrap(c.as_strided(shape, _contig_strides(shape), 0))
+
+
+def view_as(x, other):
+    return view(x, other.shape)
+
+
+def reshape_as(x, other):
+    return reshape(x, other.shape)
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        shape, strides = x._c.shape, x._c.strides
+        return _view_of(x, x._c.as_strided(tuple(shape[d] for d in dims), tuple(strides[d] for d in dims),
+                                           x._c.offset))
+
+    @staticmethod
+    def backward(ctx, g):
+        inv = [0] * len(ctx.dims)
+        for i, d in enumerate(ctx.dims):
+            inv[d] = i
+        return permute(g, inv), None
+
+
+def _wrap_dim(d, n):
+    m = builtins.max(n, 1)
+    if not isinstance(d, builtins.int):
+        raise TypeError(f"dim must be an int, got {type(d).__name__}")
+    if d < -m or d >= m:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-m}, {m - 1}], but got {d})")
+    return d % m
+
+
+def permute(x, *dims):
+    dims = _shape_arg(dims)
+    n = x._c.ndim
+    if len(dims) != n:
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the length "
+                           f"of the desired ordering of dimensions i.e. input.dim() = {n} is not equal to "
+                           f"len(dims) = {len(dims)}")
+    dims = tuple(_wrap_dim(d, n) for d in dims)
+    if len(set(dims)) != n:
+        raise RuntimeError(f"permute(): duplicate dims are not allowed (got {list(dims)})")
+    if _state.enabled and x._requires_grad:
+        return Permute.apply(x, dims)
+    shape, strides = x._c.shape, x._c.strides
+    return _view_of(x, x._c.as_strided(tuple(shape[d] for d in dims), tuple(strides[d] for d in dims), x._c.offset))
+
+
+def transpose(x, dim0, dim1):
+    n = x._c.ndim
+    if n == 0:
+        return x
+    d0, d1 = _wrap_dim(dim0, n), _wrap_dim(dim1, n)
+    dims = list(range(n))
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return permute(x, dims)
+
+
+swapaxes = swapdims = transpose
+
+
+def t(x):
+    if x._c.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x._c.ndim}D")
+    return transpose(x, 0, 1) if x._c.ndim == 2 else x
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, x, shape, strides):
+        ctx.in_shape = x._c.shape
+        return _view_of(x, x._c.as_strided(shape, strides, x._c.offset))
+
+    @staticmethod
+    def backward(ctx, g):
+        from .elementwise import sum_to
+        return sum_to(g, ctx.in_shape), None, None
+
+
+def expand(x, *sizes):
+    sizes = _shape_arg(sizes)
+    shape, strides = x._c.shape, x._c.strides
+    n, m = len(sizes), len(shape)
+    if n < m:
+        raise RuntimeError(f"expand: the number of sizes provided ({n}) must be greater or equal to the number of "
+                           f"dimensions in the tensor ({m})")
+    out_shape, out_strides = [], []
+    for i, s in enumerate(sizes):
+        j = i - (n - m)
+        if j < 0:
+            if s < 0:
+                raise RuntimeError(f"expand: the expanded size of the tensor ({s}) isn't allowed in a leading, "
+                                   "non-existing dimension")
+            out_shape.append(s)
+            out_strides.append(0)
+            continue
+        cur = shape[j]
+        if s == -1:
+            s = cur
+        if cur == s:
+            out_shape.append(s)
+            out_strides.append(strides[j])
+        elif cur == 1:
+            out_shape.append(s)
+            out_strides.append(0)
+        else:
+            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
+                               f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(shape)}")
+    out_shape, out_strides = tuple(out_shape), tuple(out_strides)
+    if out_shape == shape:
+        return x
+    if _state.enabled and x._requires_grad:
+        return Expand.apply(x, out_shape, out_strides)
+    return _view_of(x, x._c.as_strided(out_shape, out_strides, x._c.offset))
+
+
+def expand_as(x, other):
+    return expand(x, other.shape)
+
+
+def unsqueeze(x, dim):
+    n = x._c.ndim
+    if not (-n - 1 <= dim <= n):
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n - 1}, {n}], but got {dim})")
+    d = dim % (n + 1)
+    shape = list(x._c.shape)
+    strides = list(x._c.strides)
+    new_stride = strides[d] * shape[d] if d < n else 1
+    shape.insert(d, 1)
+    strides.insert(d, new_stride)
+    return _as_view(x, tuple(shape), tuple(strides))
+
+
+def squeeze(x, dim=None):
+    shape, strides = x._c.shape, x._c.strides
+    n = len(shape)
+    if dim is None:
+        keep = [i for i in range(n) if shape[i] != 1]
+    else:
+        dims = (dim,) if isinstance(dim, builtins.int) else tuple(dim)
+        drop = {_wrap_dim(d, n) for d in dims}
+        keep = [i for i in range(n) if not (i in drop and shape[i] == 1)]
+    if len(keep) == n:
+        return _as_view(x, shape, strides)
+    return _as_view(x, tuple(shape[i] for i in keep), tuple(strides[i] for i in keep))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    n = x._c.ndim
+    if n == 0:
+        return reshape(x, (1,))
+    s, e = _wrap_dim(start_dim, n), _wrap_dim(end_dim, n)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shape = x._c.shape
+    new = shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:]
+    return reshape(x, new)
+
+
+def unflatten(x, dim, sizes):
+    n = x._c.ndim
+    d = _wrap_dim(dim, n)
+    shape = x._c.shape
+    sizes = tuple(sizes)
+    sizes = infer_size(sizes, shape[d])
+    return reshape(x, shape[:d] + sizes + shape[d + 1:])
+
+
+def ravel(x):
+    return reshape(x, (-1,))
