@@ -148,6 +148,7 @@ def test_threads_setting_round_trips():
 
 
 def test_cpu_allocator_reuses_freed_blocks():
+    ember._C.reset_peak_memory_stats(0)
     stats0 = ember._C.memory_stats(0)
     for _ in range(50):
         t = ember.empty(1000, 1000)

@@ -8,6 +8,9 @@
 namespace ember {
 
 DEFINE_DISPATCH(reduce_stub);
+DEFINE_DISPATCH(reduce_index_stub);
+DEFINE_DISPATCH(reduce_stat_stub);
+DEFINE_DISPATCH(cumsum_stub);
 
 std::vector<int64_t> normalize_dims(const Tensor& x, const std::vector<int64_t>& dims, const char* name) {
   std::vector<int64_t> out;
@@ -31,15 +34,15 @@ const char* reduce_name(ReduceOp op) {
   static const char* names[] = {"sum", "mean", "prod", "max", "min", "all", "any", "argmax", "argmin"};
   return names[int(op)];
 }
-}  // namespace
+const char* stat_name(StatOp op) {
+  static const char* names[] = {"var", "std", "norm", "logsumexp"};
+  return names[int(op)];
+}
 
-Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims_in, bool keepdim, DType out_dtype) {
-  const char* name = reduce_name(op);
-  const std::vector<int64_t> dims = normalize_dims(x, dims_in, name);
+// Splits x's dims into kept and reduced ones; returns the output shape.
+Shape make_plan(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, ReducePlan& plan) {
   std::vector<bool> is_red(x.dim(), false);
   for (int64_t d : dims) is_red[d] = true;
-
-  ReducePlan plan;
   Shape out_shape;
   for (int64_t d = 0; d < x.dim(); ++d) {
     if (is_red[d]) {
@@ -54,17 +57,71 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims_in, bool k
       out_shape.push_back(x.shape()[d]);
     }
   }
+  return out_shape;
+}
+
+void check_nonempty_reduction(const char* name, const Tensor& x, const ReducePlan& plan) {
+  if (plan.red_numel != 0) return;
+  if (plan.red_shape.size() == size_t(x.dim()))
+    EMBER_CHECK(false, IndexError, name, "(): Expected reduction dim to be specified for input.numel() == 0. "
+                "Specify the reduction dim with the 'dim' argument (input shape ", x.shape(), ")");
+  EMBER_CHECK(false, IndexError, name, "(): cannot perform reduction over a zero-size dimension (input shape ",
+              x.shape(), ")");
+}
+}  // namespace
+
+Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims_in, bool keepdim, DType out_dtype) {
+  const char* name = reduce_name(op);
+  const std::vector<int64_t> dims = normalize_dims(x, dims_in, name);
+  ReducePlan plan;
+  const Shape out_shape = make_plan(x, dims, keepdim, plan);
   const bool needs_values = op == ReduceOp::Max || op == ReduceOp::Min || op == ReduceOp::ArgMax ||
                             op == ReduceOp::ArgMin;
-  if (plan.red_numel == 0 && x.numel() == 0 && needs_values) {
-    EMBER_CHECK(false, IndexError, name, "(): Expected reduction dim to be specified for input.numel() == 0, or "
-                "the reduced dims to be non-empty (input shape ", x.shape(), ")");
-  }
-  EMBER_CHECK(!(needs_values && plan.red_numel == 0), IndexError, name,
-              "(): cannot perform reduction over a zero-size dimension (input shape ", x.shape(), ")");
+  if (needs_values) check_nonempty_reduction(name, x, plan);
   Tensor out = Tensor::empty(out_shape, out_dtype, x.device());
   if (out.numel() == 0) return out;
   reduce_stub.get(x.device())(op, plan, x, out);
+  return out;
+}
+
+std::pair<Tensor, Tensor> reduce_with_indices(bool is_max, const Tensor& x, int64_t dim, bool keepdim) {
+  const char* name = is_max ? "max" : "min";
+  const std::vector<int64_t> dims = normalize_dims(x, {dim}, name);
+  ReducePlan plan;
+  const Shape out_shape = make_plan(x, dims, keepdim, plan);
+  if (plan.red_numel == 0)
+    EMBER_CHECK(false, IndexError, name, "(): Expected reduction dim ", x.dim() ? dims[0] : 0,
+                " to have non-zero size (input shape ", x.shape(), ")");
+  Tensor values = Tensor::empty(out_shape, x.dtype(), x.device());
+  Tensor indices = Tensor::empty(out_shape, DType::Int64, x.device());
+  if (values.numel() == 0) return {values, indices};
+  reduce_index_stub.get(x.device())(is_max, plan, x, values, indices);
+  return {values, indices};
+}
+
+Tensor reduce_stat(StatOp op, const Tensor& x, std::vector<int64_t> dims_in, bool keepdim, double param) {
+  const char* name = stat_name(op);
+  EMBER_CHECK(is_floating(x.dtype()), TypeError, name, "(): expected a floating point input, got ",
+              dtype_name(x.dtype()));
+  const std::vector<int64_t> dims = normalize_dims(x, dims_in, name);
+  ReducePlan plan;
+  const Shape out_shape = make_plan(x, dims, keepdim, plan);
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  if (out.numel() == 0) return out;
+  reduce_stat_stub.get(x.device())(op, plan, x, out, param);
+  return out;
+}
+
+Tensor cumsum(const Tensor& x_in, int64_t dim, DType out_dtype) {
+  const int64_t d = x_in.wrap_dim(dim);  // a 0-d tensor accepts 0 and -1
+  Tensor x = x_in.dtype() == out_dtype ? x_in.contiguous() : x_in.to(out_dtype, x_in.device());
+  Tensor out = Tensor::empty(x_in.shape(), out_dtype, x_in.device());
+  if (out.numel() == 0) return out;
+  int64_t outer = 1, inner = 1;
+  const int64_t len = x.dim() ? x.shape()[d] : 1;
+  for (int64_t i = 0; i < d; ++i) outer *= x.shape()[i];
+  for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.shape()[i];
+  cumsum_stub.get(x.device())(x, out, outer, len, inner);
   return out;
 }
 

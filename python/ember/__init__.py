@@ -24,10 +24,18 @@ from ._functions.elementwise import (abs, absolute, add, allclose, atan2, bitwis
                                      negative, not_equal, pow, reciprocal, relu, remainder, round, rsqrt,
                                      rsub, sigmoid, sign, sgn, sin, sqrt, square, sub, subtract, tanh,
                                      true_divide, trunc, where)
-from ._functions.reduce import all, any, mean, sum
+from ._functions.reduce import (all, amax, amin, any, argmax, argmin, count_nonzero, cumsum, logsumexp, max,
+                                mean, min, norm, prod, return_types, std, std_mean, sum, var, var_mean)
 from ._functions.shape import (expand, flatten, permute, ravel, reshape, squeeze, swapaxes, swapdims, t,
                                transpose, unflatten, unsqueeze, view_as)
+from ._functions.shape import (chunk, diagonal, moveaxis, movedim, narrow, select, split, tensor_split, unbind)
+from ._functions.copying import (cat, concat, concatenate, flip, fliplr, flipud, hstack, roll, stack, tile, tril,
+                                 triu, vstack)
+from ._functions.indexing import (argwhere, gather, index_add, index_put, index_select, masked_fill, masked_select,
+                                  nonzero, scatter, scatter_add, take)
+from ._functions.linalg import addmm, bmm, dot, ger, matmul, mm, mv, outer
 from . import backends, cuda
+from . import functional, nn  # noqa: F401  (ember.nn.functional)
 
 __version__ = "0.1.0"
 
@@ -52,3 +60,6 @@ def numel(t) -> int:
 def result_type(a, b) -> dtype:
     from ._dtype import from_code
     return from_code(_C.result_type(a._c if isinstance(a, Tensor) else a, b._c if isinstance(b, Tensor) else b))
+
+from .io import load, save  # noqa: E402  (checkpoints: safetensors, no pickle)
+from . import optim, utils  # noqa: E402

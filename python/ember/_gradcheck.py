@@ -27,21 +27,20 @@ def _numerical_jacobian(fn, inputs, idx, eps):
     flat = x.detach().contiguous()
     base = flat.numpy().reshape(-1).copy()
     cols = []
-    with autograd.no_grad():
-        outs0 = [o.detach().numpy().reshape(-1).copy() for o in _as_tuple(fn(*inputs))
-                 if hasattr(o, "numpy") and o.dtype.is_floating_point]
+    # Evaluated with grad mode on: gradgradcheck's function itself calls autograd.grad.
+    outs0 = [o.detach().numpy().reshape(-1).copy() for o in _as_tuple(fn(*inputs))
+             if hasattr(o, "numpy") and o.dtype.is_floating_point]
     for j in range(base.size):
         vals = []
         for sign in (1, -1):
             pert = base.copy()
             pert[j] += sign * eps
             from . import creation
-            xp = creation.tensor(pert.reshape(x.shape), dtype=x.dtype)
+            xp = creation.tensor(pert.reshape(x.shape), dtype=x.dtype, requires_grad=x.requires_grad)
             args = list(inputs)
             args[idx] = xp
-            with autograd.no_grad():
-                o = [t.detach().numpy().reshape(-1).astype(np.float64) for t in _as_tuple(fn(*args))
-                     if hasattr(t, "numpy") and t.dtype.is_floating_point]
+            o = [t.detach().numpy().reshape(-1).astype(np.float64) for t in _as_tuple(fn(*args))
+                 if hasattr(t, "numpy") and t.dtype.is_floating_point]
             vals.append(o)
         cols.append([(p - m) / (2 * eps) for p, m in zip(*vals)])
     # cols[j][k] is d out_k / d x_j (vector over out_k elements)

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from ._functions import elementwise as ew
+from ._functions import linalg as la
 from ._functions import reduce as rd
 from ._functions import shape as sh
+from ._functions import copying as cp
+from ._functions import indexing as ix
 from .tensor import Tensor
 
 
@@ -28,6 +31,8 @@ def _install():
     T.__rmod__ = lambda self, other: ew.remainder(_as_operand(other, self), self)
     T.__pow__ = lambda self, other: ew.pow(self, other)
     T.__rpow__ = lambda self, other: ew.pow(_as_operand(other, self), self)
+    T.__matmul__ = lambda self, other: la.matmul(self, other)
+    T.__rmatmul__ = lambda self, other: la.matmul(other, self)
     T.__neg__ = lambda self: ew.neg(self)
     T.__pos__ = lambda self: self
     T.__abs__ = lambda self: ew.abs(self)
@@ -57,6 +62,9 @@ def _install():
     T.__gt__ = lambda self, other: ew.gt(self, other)
     T.__ge__ = lambda self, other: ew.ge(self, other)
     T.__hash__ = object.__hash__
+    # indexing
+    T.__getitem__ = lambda self, key: ix.getitem(self, key)
+    T.__setitem__ = lambda self, key, value: ix.setitem(self, key, value)
 
     methods = {
         # elementwise
@@ -86,13 +94,31 @@ def _install():
         "cos_": ew.cos_, "tanh_": ew.tanh_, "sigmoid_": ew.sigmoid_, "relu_": ew.relu_, "floor_": ew.floor_,
         "ceil_": ew.ceil_, "round_": ew.round_, "trunc_": ew.trunc_, "reciprocal_": ew.reciprocal_,
         "square_": ew.square_, "erf_": ew.erf_, "frac_": ew.frac_,
+        # linear algebra
+        "matmul": la.matmul, "mm": la.mm, "bmm": la.bmm, "addmm": la.addmm, "dot": la.dot, "mv": la.mv,
+        "outer": la.outer,
         # reductions
         "sum": rd.sum, "mean": rd.mean, "all": rd.all, "any": rd.any,
+        "prod": rd.prod, "max": rd.max, "min": rd.min, "amax": rd.amax, "amin": rd.amin, "argmax": rd.argmax,
+        "argmin": rd.argmin, "var": rd.var, "std": rd.std, "norm": rd.norm, "logsumexp": rd.logsumexp,
+        "cumsum": rd.cumsum, "count_nonzero": rd.count_nonzero,
         # shape
         "view": sh.view, "view_as": sh.view_as, "reshape": sh.reshape, "reshape_as": sh.reshape_as,
         "permute": sh.permute, "transpose": sh.transpose, "swapaxes": sh.transpose, "swapdims": sh.transpose,
         "t": sh.t, "expand": sh.expand, "expand_as": sh.expand_as, "unsqueeze": sh.unsqueeze,
         "squeeze": sh.squeeze, "flatten": sh.flatten, "unflatten": sh.unflatten, "ravel": sh.ravel,
+        "narrow": sh.narrow, "select": sh.select, "split": sh.split, "split_with_sizes": sh.split_with_sizes,
+        "chunk": sh.chunk, "tensor_split": sh.tensor_split, "unbind": sh.unbind, "movedim": sh.movedim,
+        "moveaxis": sh.movedim, "diagonal": sh.diagonal, "unfold": sh.unfold,
+        # copying shape ops
+        "flip": cp.flip, "fliplr": cp.fliplr, "flipud": cp.flipud, "roll": cp.roll, "repeat": cp.repeat,
+        "tile": cp.tile, "tril": cp.tril, "triu": cp.triu, "tril_": cp.tril_, "triu_": cp.triu_,
+        # indexing
+        "gather": ix.gather, "scatter": ix.scatter, "scatter_": ix.scatter_, "scatter_add": ix.scatter_add,
+        "scatter_add_": ix.scatter_add_, "index_select": ix.index_select, "index_add": ix.index_add,
+        "index_add_": ix.index_add_, "index_put": ix.index_put, "index_put_": ix.index_put_,
+        "masked_fill": ix.masked_fill, "masked_fill_": ix.masked_fill_, "masked_select": ix.masked_select,
+        "nonzero": ix.nonzero, "argwhere": ix.argwhere, "take": ix.take, "put": ix.put, "put_": ix.put_,
     }
     for name, fn in methods.items():
         setattr(T, name, fn)

@@ -310,3 +310,270 @@ def unflatten(x, dim, sizes):
 
 def ravel(x):
     return reshape(x, (-1,))
+
+
+# ---- strided views: narrow, select, split, chunk, unbind, movedim, diagonal, unfold, slicing ----
+# A view is described by geom(shape, strides, offset) -> (shape, strides, offset), so that the same
+# geometry can be applied to the gradient buffer (which is contiguous, unlike the input).
+_view_classes = {}
+
+
+class _StridedView(Function):
+    _backward_name = "AsStridedBackward0"
+
+    @staticmethod
+    def forward(ctx, x, geom):
+        ctx.in_shape, ctx.geom = x._c.shape, geom
+        return _view_of(x, x._c.as_strided(*geom(x._c.shape, x._c.strides, x._c.offset)))
+
+    @staticmethod
+    def backward(ctx, g):
+        return _StridedViewBackward.apply(g, ctx.in_shape, ctx.geom), None
+
+
+class _StridedViewBackward(Function):
+    """Scatters g into zeros of the input's shape through the view (views must not overlap)."""
+    _backward_name = "AsStridedScatterBackward0"
+
+    @staticmethod
+    def forward(ctx, g, in_shape, geom):
+        ctx.geom = geom
+        z = _C.full(list(in_shape), 0, g._c.dtype, g._c.device_type, g._c.device_index)
+        z.as_strided(*geom(z.shape, z.strides, z.offset)).copy_(g._c)
+        return _wrap(z)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return strided_view(gg, ctx.geom), None, None
+
+
+def _view_class(name):
+    cls = _view_classes.get(name)
+    if cls is None:
+        cls = _view_classes[name] = type(name, (_StridedView,), {"_backward_name": name + "Backward0"})
+    return cls
+
+
+def strided_view(x, geom, name="AsStrided"):
+    """The view of x given by geom, recorded for autograd when x requires grad."""
+    if _state.enabled and x._requires_grad:
+        return _view_class(name).apply(x, geom)
+    return _view_of(x, x._c.as_strided(*geom(x._c.shape, x._c.strides, x._c.offset)))
+
+
+def _narrow_geom(d, start, length):
+    def geom(shape, strides, offset):
+        return (shape[:d] + (length,) + shape[d + 1:], strides, offset + start * strides[d])
+    return geom
+
+
+def _int_arg(v, name):
+    if isinstance(v, Tensor):
+        v = v.item()
+    if isinstance(v, builtins.bool) or not isinstance(v, builtins.int):
+        try:
+            return v.__index__()
+        except AttributeError:
+            raise TypeError(f"{name} must be an int, got {type(v).__name__}") from None
+    return v
+
+
+def narrow(input, dim, start, length):
+    n = input._c.ndim
+    if n == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    d = _wrap_dim(dim, n)
+    start, length = _int_arg(start, "start"), _int_arg(length, "length")
+    size = input._c.shape[d]
+    if start < -size or start > size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
+    if start < 0:
+        start += size
+    if length < 0 or start + length > size:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
+    return strided_view(input, _narrow_geom(d, start, length), "Narrow")
+
+
+def select(input, dim, index):
+    n = input._c.ndim
+    if n == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    d = _wrap_dim(dim, n)
+    index = _int_arg(index, "index")
+    size = input._c.shape[d]
+    if index < -size or index >= size:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {list(input._c.shape)} at "
+                         f"dimension {d}")
+    index %= size
+
+    def geom(shape, strides, offset):
+        return shape[:d] + shape[d + 1:], strides[:d] + strides[d + 1:], offset + index * strides[d]
+    return strided_view(input, geom, "Select")
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    n = tensor._c.ndim
+    d = _wrap_dim(dim, n)
+    size = tensor._c.shape[d] if n else 0
+    if isinstance(split_size_or_sections, (builtins.int,)) and not isinstance(split_size_or_sections, builtins.bool):
+        step = split_size_or_sections
+        if step < 0 or (step == 0 and size != 0):
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
+        if n == 0:
+            raise RuntimeError("split expects at least a 1-dimensional tensor")
+        sizes = [0] if size == 0 else [step] * (size // step) + ([size % step] if size % step else [])
+    else:
+        sizes = [_int_arg(s, "split_sizes") for s in split_size_or_sections]
+        if builtins.sum(sizes) != size or builtins.any(s < 0 for s in sizes):
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at "
+                               f"dimension {d}), but got split_sizes={sizes}")
+    out, start = [], 0
+    name = "SplitWithSizes" if not isinstance(split_size_or_sections, builtins.int) else "Split"
+    for s in sizes:
+        out.append(strided_view(tensor, _narrow_geom(d, start, s), name))
+        start += s
+    return tuple(out)
+
+
+def split_with_sizes(tensor, split_sizes, dim=0):
+    return split(tensor, list(split_sizes), dim)
+
+
+def chunk(input, chunks, dim=0):
+    if not isinstance(chunks, builtins.int) or chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    n = input._c.ndim
+    if n == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
+    d = _wrap_dim(dim, n)
+    size = input._c.shape[d]
+    step = -(-size // chunks) if size else 0
+    if step == 0:
+        # torch: a zero-size dim gives `chunks` empty pieces... only when size is 0
+        return tuple(narrow(input, d, 0, 0) for _ in range(chunks))
+    return split(input, step, d)
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    n = input._c.ndim
+    d = _wrap_dim(dim, n)
+    size = input._c.shape[d]
+    if isinstance(indices_or_sections, builtins.int):
+        k = indices_or_sections
+        if k <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {k}")
+        q, r = divmod(size, k)
+        sizes = [q + 1] * r + [q] * (k - r)
+    else:
+        bounds = [builtins.min(builtins.max(i + size if i < 0 else i, 0), size) for i in indices_or_sections]
+        sizes, prev = [], 0
+        for b in bounds:
+            b = builtins.max(b, prev)
+            sizes.append(b - prev)
+            prev = b
+        sizes.append(size - prev)
+    out, start = [], 0
+    for s in sizes:
+        out.append(strided_view(input, _narrow_geom(d, start, s), "Slice"))
+        start += s
+    return tuple(out)
+
+
+def unbind(input, dim=0):
+    n = input._c.ndim
+    if n == 0:
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+    d = _wrap_dim(dim, n)
+    return tuple(select(input, d, i) for i in range(input._c.shape[d]))
+
+
+def movedim(input, source, destination):
+    n = input._c.ndim
+    src = [source] if isinstance(source, builtins.int) else list(source)
+    dst = [destination] if isinstance(destination, builtins.int) else list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({src} dims) should contain the same "
+                           f"number of dims as destination ({dst} dims)")
+    src = [_wrap_dim(s, n) for s in src]
+    dst = [_wrap_dim(s, n) for s in dst]
+    if len(set(src)) != len(src):
+        raise RuntimeError(f"movedim: repeated dim in `source` ({src})")
+    if len(set(dst)) != len(dst):
+        raise RuntimeError(f"movedim: repeated dim in `destination` ({dst})")
+    order = [-1] * n
+    for s, t_ in zip(src, dst):
+        order[t_] = s
+    rest = iter(i for i in range(n) if i not in src)
+    order = [o if o != -1 else next(rest) for o in order]
+    return permute(input, order)
+
+
+moveaxis = movedim
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    n = input._c.ndim
+    d1, d2 = _wrap_dim(dim1, n), _wrap_dim(dim2, n)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+
+    def geom(shape, strides, off):
+        if offset >= 0:
+            length = builtins.max(builtins.min(shape[d1], shape[d2] - offset), 0)
+            start = off + (offset * strides[d2] if length else 0)
+        else:
+            length = builtins.max(builtins.min(shape[d1] + offset, shape[d2]), 0)
+            start = off + (-offset * strides[d1] if length else 0)
+        keep = [i for i in range(len(shape)) if i not in (d1, d2)]
+        return (tuple(shape[i] for i in keep) + (length,), tuple(strides[i] for i in keep) + (strides[d1] + strides[d2],),
+                start)
+    return strided_view(input, geom, "Diagonal")
+
+
+class _Unfold(Function):
+    _backward_name = "UnfoldBackward0"
+
+    @staticmethod
+    def forward(ctx, x, d, size, step):
+        ctx.args = (x._c.shape, d, size, step)
+        return _view_of(x, x._c.as_strided(*_unfold_geom(d, size, step)(x._c.shape, x._c.strides, x._c.offset)))
+
+    @staticmethod
+    def backward(ctx, g):
+        in_shape, d, size, step = ctx.args
+        # Windows overlap when step < size: add each window position's gradient separately.
+        gi = None
+        n = (in_shape[d] - size) // step + 1
+        from .elementwise import add
+        for k in range(size):
+            part = select(g, -1, k)  # [..., n, ...] along d
+            geom = (lambda k: lambda shape, strides, off: (shape[:d] + (n,) + shape[d + 1:],
+                                                           strides[:d] + (strides[d] * step,) + strides[d + 1:],
+                                                           off + k * strides[d]))(k)
+            term = _StridedViewBackward.apply(part, in_shape, geom)
+            gi = term if gi is None else add(gi, term)
+        return gi, None, None, None
+
+
+def _unfold_geom(d, size, step):
+    def geom(shape, strides, offset):
+        n = (shape[d] - size) // step + 1 if shape else 1
+        if not shape:
+            return (size,), (1,), offset
+        return shape[:d] + (n,) + shape[d + 1:] + (size,), strides[:d] + (strides[d] * step,) + strides[d + 1:] + \
+            (strides[d],), offset
+    return geom
+
+
+def unfold(input, dimension, size, step):
+    n = input._c.ndim
+    d = _wrap_dim(dimension, n)
+    dim_size = input._c.shape[d] if n else 1
+    if size > dim_size:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {dim_size} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    if _state.enabled and input._requires_grad and n:
+        return _Unfold.apply(input, d, size, step)
+    return _view_of(input, input._c.as_strided(*_unfold_geom(d, size, step)(input._c.shape, input._c.strides,
+                                                                             input._c.offset)))

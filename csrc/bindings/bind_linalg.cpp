@@ -1,0 +1,31 @@
+// Binds matrix products: _C.matmul, _C.addmm (fused bias/activation epilogue), _C.linear.
+#include "bindings/convert.h"
+#include "bindings/registry.h"
+#include "ops/linalg.h"
+
+namespace ember {
+
+EMBER_BINDINGS(linalg) {
+  m.def("matmul", [](const Tensor& a, const Tensor& b) {
+    py::gil_scoped_release nogil;
+    return matmul_nd(a, b, "matmul");
+  });
+  m.def("addmm", [](py::object c, const Tensor& a, const Tensor& b, double beta, double alpha, py::object bias,
+                    int act, py::object out) {
+          const Tensor* pc = c.is_none() ? nullptr : &c.cast<const Tensor&>();
+          const Tensor* pb = bias.is_none() ? nullptr : &bias.cast<const Tensor&>();
+          const Tensor* po = out.is_none() ? nullptr : &out.cast<const Tensor&>();
+          py::gil_scoped_release nogil;
+          return addmm(pc, a, b, beta, alpha, pb, GemmActivation(act), po);
+        },
+        py::arg("c"), py::arg("a"), py::arg("b"), py::arg("beta") = 1.0, py::arg("alpha") = 1.0,
+        py::arg("bias") = py::none(), py::arg("act") = 0, py::arg("out") = py::none());
+  m.def("linear", [](const Tensor& x, const Tensor& w, py::object bias, int act) {
+          const Tensor* pb = bias.is_none() ? nullptr : &bias.cast<const Tensor&>();
+          py::gil_scoped_release nogil;
+          return linear(x, w, pb, GemmActivation(act));
+        },
+        py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("act") = 0);
+}
+
+}  // namespace ember

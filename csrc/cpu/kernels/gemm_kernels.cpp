@@ -1,0 +1,653 @@
+// Packed GEMM kernels (GotoBLAS/BLIS algorithm), compiled once per instruction set.
+// Shapes: C (M x N) = A (M x K) @ B (K x N); MR x NR = register tile of the micro-kernel,
+// KC = depth of a packed block, MC x KC = packed A block (L2), KC x NC = packed B block (L3),
+// KC x NR = one B micro-panel (L1).
+//
+//   for jc in N step NC:             B block  kc x nc  packed once per (jc, pc)
+//     for pc in K step KC:
+//       for ic in M step MC:         A block  mc x kc  packed once per (jc, pc, ic)
+//         for jr in nc step NR:        B micro-panel stays in L1 across the ir loop
+//           for ir in mc step MR:      micro-kernel: MR x NR accumulators in registers
+//
+// Threads each take a rectangle of C and run the loops above on it independently (no
+// barriers), the split chosen to pack the least. This file must stay self-contained: it is
+// compiled with AVX-512/AVX2 flags, so it uses no templates shared with portable code (only
+// its own, in an anonymous namespace) and no std containers.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+#include <immintrin.h>
+#endif
+
+#include "core/parallel.h"
+#include "cpu/gemm.h"
+
+namespace ember {
+namespace CPU_CAPABILITY {
+namespace {
+
+inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// ---- per-thread packing buffers: grow once, then reused by every call on that thread ------
+struct PackBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~PackBuffer() { std::free(ptr); }
+  void* get(size_t n) {
+    if (n > bytes) {
+      std::free(ptr);
+      bytes = size_t(round_up(int64_t(n), 4096));
+      ptr = std::aligned_alloc(4096, bytes);
+      if (!ptr) {
+        bytes = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return ptr;
+  }
+};
+thread_local PackBuffer tl_pack_a;
+thread_local PackBuffer tl_pack_b;
+
+// ---- SIMD register traits (one vector of T) ------------------------------------------------
+#if defined(CPU_CAPABILITY_AVX512)
+struct VecF32 {
+  using T = float;
+  using reg = __m512;
+  static constexpr int W = 16;
+  static reg zero() { return _mm512_setzero_ps(); }
+  static reg load(const T* p) { return _mm512_loadu_ps(p); }
+  static void store(T* p, reg v) { _mm512_storeu_ps(p, v); }
+  static reg bcast(const T* p) { return _mm512_set1_ps(*p); }
+  static reg set1(T v) { return _mm512_set1_ps(v); }
+  static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  // Masked form: GCC 12's unmasked one trips -Wmaybe-uninitialized in its own header.
+  static reg max(reg a, reg b) { return _mm512_mask_max_ps(b, __mmask16(0xFFFF), a, b); }
+};
+struct VecF64 {
+  using T = double;
+  using reg = __m512d;
+  static constexpr int W = 8;
+  static reg zero() { return _mm512_setzero_pd(); }
+  static reg load(const T* p) { return _mm512_loadu_pd(p); }
+  static void store(T* p, reg v) { _mm512_storeu_pd(p, v); }
+  static reg bcast(const T* p) { return _mm512_set1_pd(*p); }
+  static reg set1(T v) { return _mm512_set1_pd(v); }
+  static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+  static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+  static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
+  static reg max(reg a, reg b) { return _mm512_mask_max_pd(b, __mmask8(0xFF), a, b); }
+};
+#elif defined(CPU_CAPABILITY_AVX2)
+struct VecF32 {
+  using T = float;
+  using reg = __m256;
+  static constexpr int W = 8;
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg load(const T* p) { return _mm256_loadu_ps(p); }
+  static void store(T* p, reg v) { _mm256_storeu_ps(p, v); }
+  static reg bcast(const T* p) { return _mm256_broadcast_ss(p); }
+  static reg set1(T v) { return _mm256_set1_ps(v); }
+  static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+};
+struct VecF64 {
+  using T = double;
+  using reg = __m256d;
+  static constexpr int W = 4;
+  static reg zero() { return _mm256_setzero_pd(); }
+  static reg load(const T* p) { return _mm256_loadu_pd(p); }
+  static void store(T* p, reg v) { _mm256_storeu_pd(p, v); }
+  static reg bcast(const T* p) { return _mm256_broadcast_sd(p); }
+  static reg set1(T v) { return _mm256_set1_pd(v); }
+  static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
+  static reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
+  static reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
+  static reg max(reg a, reg b) { return _mm256_max_pd(a, b); }
+};
+#endif
+
+// ---- epilogue: C = act(alpha * acc + beta * C + bias) ------------------------------------
+// Applied per K block: the first block uses the caller's beta, later ones beta = 1, and only
+// the last adds the bias and applies the activation.
+template <typename T>
+struct Epilogue {
+  T alpha, beta;
+  const T* bias;  // offset to the tile's (0, 0); null when absent or not the last K block
+  int64_t bias_row, bias_col;
+  bool relu;
+};
+
+template <typename T>
+inline T relu_scalar(T x) { return x < T(0) ? T(0) : x; }  // NaN passes through, as torch
+
+// Generic tile update from an MR x NR accumulator tile in memory (row stride ld_acc): partial
+// tiles, non-unit column stride of C, or unusual bias strides.
+template <typename T>
+void update_tile_scalar(const T* acc, int64_t ld_acc, int64_t mr, int64_t nr, T* c,
+                        int64_t ldc_row, int64_t ldc_col, const Epilogue<T>& ep) {
+  for (int64_t r = 0; r < mr; ++r) {
+    for (int64_t j = 0; j < nr; ++j) {
+      T& dst = c[r * ldc_row + j * ldc_col];
+      T x = ep.alpha * acc[r * ld_acc + j];
+      if (ep.beta != T(0)) x += ep.beta * dst;
+      if (ep.bias) x += ep.bias[r * ep.bias_row + j * ep.bias_col];
+      if (ep.relu) x = relu_scalar(x);
+      dst = x;
+    }
+  }
+}
+
+#if defined(CPU_CAPABILITY_AVX2)
+// The k loop of the AVX2 6 x 16 fp32 / 6 x 8 fp64 kernels in assembly: GCC's own allocation of
+// the unrolled intrinsics loop spills an accumulator and loses ~10% at this size. Per k step:
+// two B vectors, six broadcasts of A, twelve FMAs into the compiler-allocated accumulators.
+// BCAST/FMA: instruction names; ESZ: element size; PF: prefetches of the A panel (L2 -> L1).
+#define EMBER_GEMM_AVX2_KLOOP(BCAST, FMA, ESZ, PF)                                         \
+  asm volatile(                                                                           \
+      "test %[k], %[k]\n\t"                                                               \
+      "jz 2f\n\t"                                                                         \
+      ".p2align 5\n\t"                                                                    \
+      "1:\n\t" PF                                                                         \
+      ".irp u,0,1,2,3\n\t"                                                                \
+      "vmovups 64*\\u(%[b]), %%ymm13\n\t"                                                   \
+      "vmovups 64*\\u+32(%[b]), %%ymm14\n\t"                                                \
+      BCAST " (6*\\u+0)*" ESZ "(%[a]), %%ymm15\n\t"                                          \
+      FMA " %%ymm13, %%ymm15, %[c00]\n\t" FMA " %%ymm14, %%ymm15, %[c01]\n\t"                       \
+      BCAST " (6*\\u+1)*" ESZ "(%[a]), %%ymm15\n\t"                                          \
+      FMA " %%ymm13, %%ymm15, %[c10]\n\t" FMA " %%ymm14, %%ymm15, %[c11]\n\t"                       \
+      BCAST " (6*\\u+2)*" ESZ "(%[a]), %%ymm15\n\t"                                          \
+      FMA " %%ymm13, %%ymm15, %[c20]\n\t" FMA " %%ymm14, %%ymm15, %[c21]\n\t"                       \
+      BCAST " (6*\\u+3)*" ESZ "(%[a]), %%ymm15\n\t"                                          \
+      FMA " %%ymm13, %%ymm15, %[c30]\n\t" FMA " %%ymm14, %%ymm15, %[c31]\n\t"                       \
+      BCAST " (6*\\u+4)*" ESZ "(%[a]), %%ymm15\n\t"                                          \
+      FMA " %%ymm13, %%ymm15, %[c40]\n\t" FMA " %%ymm14, %%ymm15, %[c41]\n\t"                       \
+      BCAST " (6*\\u+5)*" ESZ "(%[a]), %%ymm15\n\t"                                          \
+      FMA " %%ymm13, %%ymm15, %[c50]\n\t" FMA " %%ymm14, %%ymm15, %[c51]\n\t"                       \
+      ".endr\n\t"                                                                         \
+      "add $24*" ESZ ", %[a]\n\t"                                                         \
+      "add $256, %[b]\n\t"                                                                \
+      "dec %[k]\n\t"                                                                      \
+      "jnz 1b\n\t"                                                                        \
+      "2:\n\t"                                                                            \
+      : [a] "+r"(a), [b] "+r"(b), [k] "+r"(k4), [c00] "+x"(acc[0][0]),                    \
+        [c01] "+x"(acc[0][1]), [c10] "+x"(acc[1][0]), [c11] "+x"(acc[1][1]),             \
+        [c20] "+x"(acc[2][0]), [c21] "+x"(acc[2][1]), [c30] "+x"(acc[3][0]),             \
+        [c31] "+x"(acc[3][1]), [c40] "+x"(acc[4][0]), [c41] "+x"(acc[4][1]),             \
+        [c50] "+x"(acc[5][0]), [c51] "+x"(acc[5][1])                                       \
+      :                                                                                   \
+      : "xmm13", "xmm14", "xmm15", "cc", "memory")
+
+inline void kloop_6x16(int64_t kc, const float* __restrict& a, const float* __restrict& b, __m256 (&acc)[6][2]) {
+  int64_t k4 = kc / 4;
+  EMBER_GEMM_AVX2_KLOOP("vbroadcastss", "vfmadd231ps", "4",
+                        "prefetcht0 512(%[a])\n\tprefetcht0 576(%[a])\n\t");
+}
+inline void kloop_6x16(int64_t kc, const double* __restrict& a, const double* __restrict& b, __m256d (&acc)[6][2]) {
+  int64_t k4 = kc / 4;
+  EMBER_GEMM_AVX2_KLOOP("vbroadcastsd", "vfmadd231pd", "8",
+                        "prefetcht0 768(%[a])\n\tprefetcht0 832(%[a])\n\tprefetcht0 896(%[a])\n\t");
+}
+#undef EMBER_GEMM_AVX2_KLOOP
+#endif
+
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+// ---- SIMD micro-kernel: MR rows x NV vectors of accumulators ------------------------------
+// a: packed MR x kc panel (a[p*MR + r]); b: packed kc x NR panel (b[p*NR + j]).
+template <class V, int MR_, int NV>
+struct SimdKernel {
+  using T = typename V::T;
+  static constexpr int MR = MR_;
+  static constexpr int NR = NV * V::W;
+
+  static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* c,
+                  int64_t ldc_row, int64_t ldc_col, int64_t mr, int64_t nr,
+                  const Epilogue<T>& ep) {
+    typename V::reg acc[MR][NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+
+    const bool full = mr == MR && nr == NR && ldc_col == 1;
+    if (full) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc_row), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc_row + NR - 1), _MM_HINT_T0);
+      }
+    }
+
+    int64_t p = 0;
+#if defined(CPU_CAPABILITY_AVX2)
+    if constexpr (MR == 6 && NV == 2) {
+      kloop_6x16(kc, a, b, acc);
+      p = kc / 4 * 4;
+    }
+#endif
+    for (; p + 4 <= kc; p += 4) {
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        if (u % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
+        typename V::reg bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * V::W);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+          const typename V::reg av = V::bcast(a + r);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
+        }
+        a += MR;
+        b += NR;
+      }
+    }
+    for (; p < kc; ++p) {
+      typename V::reg bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * V::W);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const typename V::reg av = V::bcast(a + r);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
+      }
+      a += MR;
+      b += NR;
+    }
+
+    // Fast path: whole tile, contiguous rows, bias per column (contiguous) or per row.
+    const bool bias_ok = !ep.bias || (ep.bias_row == 0 && ep.bias_col == 1) || ep.bias_col == 0;
+    if (full && bias_ok) {
+      const typename V::reg alpha = V::set1(ep.alpha);
+      const typename V::reg beta = V::set1(ep.beta);
+      const bool scale = ep.alpha != T(1);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        T* crow = c + r * ldc_row;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          typename V::reg x = acc[r][v];
+          if (scale) x = V::mul(x, alpha);
+          if (ep.beta != T(0)) x = V::fma(V::load(crow + v * V::W), beta, x);
+          if (ep.bias)
+            x = V::add(x, ep.bias_col ? V::load(ep.bias + v * V::W)
+                                      : V::set1(ep.bias[r * ep.bias_row]));
+          if (ep.relu) x = V::max(V::zero(), x);  // operand order keeps NaN, as torch
+          V::store(crow + v * V::W, x);
+        }
+      }
+      return;
+    }
+    alignas(64) T tile[MR * NR];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) V::store(tile + r * NR + v * V::W, acc[r][v]);
+    update_tile_scalar(tile, NR, mr, nr, c, ldc_row, ldc_col, ep);
+  }
+};
+#endif
+
+// ---- portable micro-kernel: plain loops the compiler vectorises for SSE2 -------------------
+template <typename T_, int MR_, int NR_>
+struct LoopKernel {
+  using T = T_;
+  static constexpr int MR = MR_;
+  static constexpr int NR = NR_;
+
+  static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* c,
+                  int64_t ldc_row, int64_t ldc_col, int64_t mr, int64_t nr,
+                  const Epilogue<T>& ep) {
+    T acc[MR * NR];
+    for (int i = 0; i < MR * NR; ++i) acc[i] = T(0);
+    for (int64_t p = 0; p < kc; ++p) {
+      for (int r = 0; r < MR; ++r) {
+        const T ar = a[r];
+        for (int j = 0; j < NR; ++j) acc[r * NR + j] += ar * b[j];
+      }
+      a += MR;
+      b += NR;
+    }
+    update_tile_scalar(acc, NR, mr, nr, c, ldc_row, ldc_col, ep);
+  }
+};
+
+// ---- packing --------------------------------------------------------------------------------
+// Packs `lines` (<= W) lines of a matrix into a W-wide panel: dst[p*W + l] = src[l*ls + p*ks],
+// zero-padded to W lines. For A the lines are rows (ls = lda_row, ks = lda_col); for B they are
+// columns (ls = ldb_col, ks = ldb_row). The destination needs 16 elements of slack at its end
+// (the transposing path stores whole vectors that the next store overwrites).
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+inline void transpose8(__m256* r) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Lines contiguous along k (ks == 1): transpose 8 x 8 blocks; lines beyond `lines` read zeros.
+template <int W>
+void pack_lines_transposed(float* dst, const float* src, int64_t ls, int64_t lines, int64_t kc) {
+  constexpr int G = (W + 7) / 8;  // groups of 8 lines
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    __m256 t[G][8];
+    for (int g = 0; g < G; ++g) {
+      for (int l = 0; l < 8; ++l) {
+        const int64_t line = g * 8 + l;
+        t[g][l] = line < lines ? _mm256_loadu_ps(src + line * ls + p) : _mm256_setzero_ps();
+      }
+      transpose8(t[g]);
+    }
+    // Ascending order: each store's spill past its W slots is overwritten by the next.
+    for (int q = 0; q < 8; ++q)
+      for (int g = 0; g < G; ++g) _mm256_storeu_ps(dst + (p + q) * W + g * 8, t[g][q]);
+  }
+  for (; p < kc; ++p)
+    for (int l = 0; l < W; ++l) dst[p * W + l] = l < lines ? src[l * ls + p] : 0.f;
+}
+
+template <int W>
+void pack_lines_transposed(double* dst, const double* src, int64_t ls, int64_t lines, int64_t kc) {
+  constexpr int G = (W + 3) / 4;  // groups of 4 lines
+  int64_t p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    __m256d t[G][4];
+    for (int g = 0; g < G; ++g) {
+      __m256d r[4];
+      for (int l = 0; l < 4; ++l) {
+        const int64_t line = g * 4 + l;
+        r[l] = line < lines ? _mm256_loadu_pd(src + line * ls + p) : _mm256_setzero_pd();
+      }
+      const __m256d u0 = _mm256_unpacklo_pd(r[0], r[1]), u1 = _mm256_unpackhi_pd(r[0], r[1]);
+      const __m256d u2 = _mm256_unpacklo_pd(r[2], r[3]), u3 = _mm256_unpackhi_pd(r[2], r[3]);
+      t[g][0] = _mm256_permute2f128_pd(u0, u2, 0x20);
+      t[g][1] = _mm256_permute2f128_pd(u1, u3, 0x20);
+      t[g][2] = _mm256_permute2f128_pd(u0, u2, 0x31);
+      t[g][3] = _mm256_permute2f128_pd(u1, u3, 0x31);
+    }
+    for (int q = 0; q < 4; ++q)
+      for (int g = 0; g < G; ++g) _mm256_storeu_pd(dst + (p + q) * W + g * 4, t[g][q]);
+  }
+  for (; p < kc; ++p)
+    for (int l = 0; l < W; ++l) dst[p * W + l] = l < lines ? src[l * ls + p] : 0.0;
+}
+// Each k step is `lines` contiguous elements (ls == 1): masked loads (which never fault on
+// the masked-off lanes past the matrix) zero-fill up to W; whole-vector stores spill past W
+// into the next step, which overwrites them.
+inline __m256i first_lanes_mask32(int64_t n) {  // 32-bit lanes [0, n) set
+  static const int32_t table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  n = n < 0 ? 0 : (n > 8 ? 8 : n);
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table + 8 - n));
+}
+inline __m256i first_lanes_mask64(int64_t n) {  // 64-bit lanes [0, n) set
+  static const int64_t table[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+  n = n < 0 ? 0 : (n > 4 ? 4 : n);
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table + 4 - n));
+}
+// k outermost, so that each source step (often one or two cache lines) is read once for all
+// the panels of the block. Lanes past the block use masked loads, which never fault; whole-vector
+// stores spill past W into the next step, which overwrites them, but the last step of a panel
+// stores exactly W lanes, since the next panel was already written.
+template <int W>
+void pack_block_contiguous(float* dst, const float* src, int64_t ks, int64_t n_lines, int64_t kc) {
+  constexpr int NV = (W + 7) / 8;
+  const int64_t panels = ceil_div(n_lines, W);
+  const __m256i tail_mask = first_lanes_mask32(W - 8 * (NV - 1));
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* s = src + p * ks;
+    float* d = dst + p * W;
+    for (int64_t q = 0; q < panels; ++q, s += W, d += kc * W) {
+      const int64_t left = n_lines - q * W;
+      for (int v = 0; v < NV; ++v) {
+        const __m256 x = left >= 8 * (v + 1)
+                             ? _mm256_loadu_ps(s + 8 * v)
+                             : _mm256_maskload_ps(s + 8 * v, first_lanes_mask32(left - 8 * v));
+        if (v == NV - 1 && p == kc - 1 && W % 8) _mm256_maskstore_ps(d + 8 * v, tail_mask, x);
+        else _mm256_storeu_ps(d + 8 * v, x);
+      }
+    }
+  }
+}
+template <int W>
+void pack_block_contiguous(double* dst, const double* src, int64_t ks, int64_t n_lines, int64_t kc) {
+  constexpr int NV = (W + 3) / 4;
+  const int64_t panels = ceil_div(n_lines, W);
+  const __m256i tail_mask = first_lanes_mask64(W - 4 * (NV - 1));
+  for (int64_t p = 0; p < kc; ++p) {
+    const double* s = src + p * ks;
+    double* d = dst + p * W;
+    for (int64_t q = 0; q < panels; ++q, s += W, d += kc * W) {
+      const int64_t left = n_lines - q * W;
+      for (int v = 0; v < NV; ++v) {
+        const __m256d x = left >= 4 * (v + 1)
+                              ? _mm256_loadu_pd(s + 4 * v)
+                              : _mm256_maskload_pd(s + 4 * v, first_lanes_mask64(left - 4 * v));
+        if (v == NV - 1 && p == kc - 1 && W % 4) _mm256_maskstore_pd(d + 4 * v, tail_mask, x);
+        else _mm256_storeu_pd(d + 4 * v, x);
+      }
+    }
+  }
+}
+#else
+template <int W, typename T>
+void pack_block_contiguous(T* dst, const T* src, int64_t ks, int64_t n_lines, int64_t kc) {
+  for (int64_t p = 0; p < kc; ++p)
+    for (int64_t l0 = 0; l0 < n_lines; l0 += W)
+      for (int l = 0; l < W; ++l)
+        dst[l0 * kc + p * W + l] = l0 + l < n_lines ? src[p * ks + l0 + l] : T(0);
+}
+
+template <int W, typename T>
+void pack_lines_transposed(T* dst, const T* src, int64_t ls, int64_t lines, int64_t kc) {
+  for (int64_t l = 0; l < lines; ++l)
+    for (int64_t p = 0; p < kc; ++p) dst[p * W + l] = src[l * ls + p];
+  for (int64_t l = lines; l < W; ++l)
+    for (int64_t p = 0; p < kc; ++p) dst[p * W + l] = T(0);
+}
+#endif
+
+template <int W, typename T>
+void pack_panel(T* __restrict dst, const T* __restrict src, int64_t ls, int64_t ks,
+                int64_t lines, int64_t kc) {
+  if (ks == 1 && lines > 1) {
+    pack_lines_transposed<W>(dst, src, ls, lines, kc);
+  } else {
+    for (int64_t p = 0; p < kc; ++p)
+      for (int l = 0; l < W; ++l) dst[p * W + l] = l < lines ? src[l * ls + p * ks] : T(0);
+  }
+}
+
+// Packs an n_lines x kc block as consecutive W-wide panels of kc * W elements each.
+template <int W, typename T>
+void pack_block(T* dst, const T* src, int64_t ls, int64_t ks, int64_t n_lines, int64_t kc) {
+  if (ls == 1 && (ks != 1 || n_lines == 1)) {
+    // Four panels at a time: each source step is read once for them, and the writes go to only
+    // four streams (all panels at once measured 1.8x slower on 288 x 12544 x 64 with A^T).
+    for (int64_t l0 = 0; l0 < n_lines; l0 += 4 * W)
+      pack_block_contiguous<W>(dst + l0 * kc, src + l0, ks, min_i64(4 * W, n_lines - l0), kc);
+    return;
+  }
+  for (int64_t l0 = 0; l0 < n_lines; l0 += W)
+    pack_panel<W>(dst + l0 * kc, src + l0 * ls, ls, ks, min_i64(W, n_lines - l0), kc);
+}
+
+// ---- blocking -------------------------------------------------------------------------------
+struct Blocking {
+  int64_t kc, mc, nc;
+};
+
+// Splits `total` into near-equal blocks of at most about `nominal` (up to 25% over, to avoid a
+// thin last block), rounded up to `unit`.
+inline int64_t balanced_block(int64_t total, int64_t nominal, int64_t unit) {
+  if (total <= nominal + nominal / 4) return round_up(total, unit);
+  const int64_t nblocks = ceil_div(total, nominal);
+  return round_up(ceil_div(total, nblocks), unit);
+}
+
+// The loops of the header comment over the rectangle [m0, m1) x [n0, n1) of C.
+template <class Kern>
+void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+               const Blocking& blk) {
+  using T = typename Kern::T;
+  constexpr int MR = Kern::MR, NR = Kern::NR;
+  const T* A = static_cast<const T*>(g.A);
+  const T* B = static_cast<const T*>(g.B);
+  T* C = static_cast<T*>(g.C);
+  const T* bias = static_cast<const T*>(g.bias);
+  const int64_t M = m1 - m0, N = n1 - n0, K = g.K;
+
+  const int64_t kc_max = balanced_block(K, blk.kc, 1);
+  const int64_t mc_max = balanced_block(M, blk.mc, MR);
+  const int64_t nc_max = balanced_block(N, blk.nc, NR);
+  T* pa = static_cast<T*>(tl_pack_a.get(size_t(mc_max * kc_max + 64) * sizeof(T)));
+  T* pb = static_cast<T*>(tl_pack_b.get(size_t(nc_max * kc_max + 64) * sizeof(T)));
+
+  for (int64_t jc = n0; jc < n1; jc += nc_max) {
+    const int64_t nc = min_i64(nc_max, n1 - jc);
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = min_i64(kc_max, K - pc);
+      const bool first = pc == 0, last = pc + kc >= K;
+      pack_block<NR>(pb, B + pc * g.ldb_row + jc * g.ldb_col, g.ldb_col, g.ldb_row, nc, kc);
+      Epilogue<T> ep{T(g.alpha), first ? T(g.beta) : T(1), nullptr, g.bias_row, g.bias_col,
+                     last && g.activation == GemmActivation::ReLU};
+      for (int64_t ic = m0; ic < m1; ic += mc_max) {
+        const int64_t mc = min_i64(mc_max, m1 - ic);
+        pack_block<MR>(pa, A + ic * g.lda_row + pc * g.lda_col, g.lda_row, g.lda_col, mc, kc);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t nr = min_i64(NR, nc - jr);
+          const int64_t j = jc + jr;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t i = ic + ir;
+            Epilogue<T> e = ep;
+            if (last && bias) e.bias = bias + i * g.bias_row + j * g.bias_col;
+            Kern::run(kc, pa + ir * kc, pb + jr * kc, C + i * g.ldc_row + j * g.ldc_col,
+                      g.ldc_row, g.ldc_col, min_i64(MR, mc - ir), nr, e);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Threads, orientation and the split of C between threads.
+template <class Kern>
+void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
+  constexpr int MR = Kern::MR, NR = Kern::NR;
+  GemmKernelArgs g = args;
+  // C^T = B^T A^T when that is cheaper by a rough cycle model: padded compute of the tiles
+  // (e.g. N = 10 fills 10/16 of a tile, M = 10 fills 10/12 of two) plus ~2 cycles per element
+  // updated through the scalar path (partial tiles, or C without a unit column stride), once
+  // per K block. Mostly it keeps C's unit column stride.
+  const int64_t kblocks = ceil_div(g.K, blk.kc);
+  auto cost = [&](int64_t m, int64_t n, bool unit_col) {
+    const double compute = double(round_up(m, MR)) * double(round_up(n, NR)) * double(g.K) /
+                           (2.0 * double(NR));
+    const double full = unit_col ? double(m / MR * MR) * double(n / NR * NR) : 0.0;
+    return compute + 2.0 * double(kblocks) * (double(m) * double(n) - full);
+  };
+  const bool transpose = cost(g.N, g.M, g.ldc_row == 1) < 0.97 * cost(g.M, g.N, g.ldc_col == 1);
+  if (transpose) {
+    GemmKernelArgs t = g;
+    t.M = g.N; t.N = g.M;
+    t.A = g.B; t.lda_row = g.ldb_col; t.lda_col = g.ldb_row;
+    t.B = g.A; t.ldb_row = g.lda_col; t.ldb_col = g.lda_row;
+    t.ldc_row = g.ldc_col; t.ldc_col = g.ldc_row;
+    t.bias_row = g.bias_col; t.bias_col = g.bias_row;
+    g = t;
+  }
+
+  const int64_t M = g.M, N = g.N, K = g.K;
+  // About 0.4 MFLOP (~5 us) per thread before another thread pays for waking it (measured).
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  int64_t nt = min_i64(max_i64(g.num_threads, 1), max_i64(1, int64_t(flops / 4e5)));
+  const int64_t mtiles = ceil_div(M, MR), ntiles = ceil_div(N, NR);
+  nt = min_i64(nt, mtiles * ntiles);
+  if (nt <= 1) {
+    gemm_rect<Kern>(g, 0, M, 0, N, blk);
+    return;
+  }
+  // Grid tm x tn = nt: the one with the least critical-path work (compute + packing).
+  int64_t best_tm = 1;
+  double best_cost = 1e300;
+  for (int64_t tm = 1; tm <= nt; ++tm) {
+    if (nt % tm) continue;
+    const int64_t tn = nt / tm;
+    if (tm > mtiles || tn > ntiles) continue;
+    const double mb = double(ceil_div(mtiles, tm) * MR), nb = double(ceil_div(ntiles, tn) * NR);
+    const double compute = mb * nb * double(K) / 16.0;
+    const double pack = double(K) * (nb + mb * double(ceil_div(int64_t(nb), blk.nc))) * 0.5;
+    if (compute + pack < best_cost) {
+      best_cost = compute + pack;
+      best_tm = tm;
+    }
+  }
+  const int64_t tm = best_tm, tn = nt / tm;
+  parallel_for(0, nt, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t ti = t / tn, tj = t % tn;
+      const int64_t mt0 = mtiles * ti / tm, mt1 = mtiles * (ti + 1) / tm;
+      const int64_t nt0 = ntiles * tj / tn, nt1 = ntiles * (tj + 1) / tn;
+      const int64_t m0 = mt0 * MR, m1 = min_i64(M, mt1 * MR);
+      const int64_t n0 = nt0 * NR, n1 = min_i64(N, nt1 * NR);
+      if (m0 < m1 && n0 < n1) gemm_rect<Kern>(g, m0, m1, n0, n1, blk);
+    }
+  });
+}
+
+// ---- per instruction set: micro-kernel shapes and blocking ---------------------------------
+#if defined(CPU_CAPABILITY_AVX512)
+// 12 x 32 fp32 / 12 x 16 fp64: 24 zmm accumulators of 32.
+using KernelF32 = SimdKernel<VecF32, 12, 2>;
+using KernelF64 = SimdKernel<VecF64, 12, 2>;
+constexpr Blocking kBlockF32{192, 144, 4096};
+constexpr Blocking kBlockF64{192, 96, 2048};
+#elif defined(CPU_CAPABILITY_AVX2)
+// 6 x 16 fp32 / 6 x 8 fp64: 12 ymm accumulators + 2 for B + 1 broadcast of 16 registers.
+using KernelF32 = SimdKernel<VecF32, 6, 2>;
+using KernelF64 = SimdKernel<VecF64, 6, 2>;
+constexpr Blocking kBlockF32{256, 144, 4096};
+constexpr Blocking kBlockF64{256, 72, 2048};
+#else
+// SSE2: 4 x 8 fp32 (8 xmm accumulators), 4 x 4 fp64.
+using KernelF32 = LoopKernel<float, 4, 8>;
+using KernelF64 = LoopKernel<double, 4, 4>;
+constexpr Blocking kBlockF32{256, 128, 2048};
+constexpr Blocking kBlockF64{256, 64, 2048};
+#endif
+
+void gemm_packed_kernel(DType dtype, const GemmKernelArgs& args) {
+  if (dtype == DType::Float32) gemm_packed_typed<KernelF32>(args, kBlockF32);
+  else if (dtype == DType::Float64) gemm_packed_typed<KernelF64>(args, kBlockF64);
+  else throw_unsupported_dtype("gemm", dtype);
+}
+
+}  // namespace
+
+REGISTER_CPU_KERNEL(gemm_packed_stub, &gemm_packed_kernel);
+
+}  // namespace CPU_CAPABILITY
+}  // namespace ember

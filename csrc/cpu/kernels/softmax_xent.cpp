@@ -1,0 +1,254 @@
+// Softmax, log_softmax and the fused softmax + cross-entropy, forward and backward; compiled once
+// per instruction set. A tensor is (outer, D, inner) around the softmax dim. inner == 1 is the
+// contiguous-row fast path; otherwise blocks of kBlock adjacent columns are reduced together so
+// that the inner loops stay contiguous (no transposed copies).
+// Cross-entropy: N = batch, C = classes, S = spatial positions; one position at a time, the
+// probabilities are never materialised: forward keeps lse = logsumexp(x), backward recomputes
+// p = exp(x - lse) from the logits.
+#include <cmath>
+
+#include "core/parallel.h"
+#include "ops/softmax.h"
+
+namespace ember {
+namespace CPU_CAPABILITY {
+namespace {
+
+constexpr int64_t kBlock = 32;
+
+template <typename T>
+void softmax_rows(T* out, const T* x, int64_t rows, int64_t D, bool log) {
+  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * D;
+      T* yr = out + r * D;
+      T m = -INFINITY;
+      for (int64_t d = 0; d < D; ++d) m = xr[d] > m || xr[d] != xr[d] ? xr[d] : m;
+      if (std::isinf(m) && m < 0) m = 0;  // a row of -inf: exp(-inf - 0) = 0, gives NaN like torch
+      double sum = 0;
+      if (log) {
+        for (int64_t d = 0; d < D; ++d) sum += std::exp(double(xr[d] - m));
+        const T shift = T(m + std::log(sum));
+        for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] - shift;
+      } else {
+        for (int64_t d = 0; d < D; ++d) {
+          const T e = std::exp(xr[d] - m);
+          yr[d] = e;
+          sum += e;
+        }
+        const T inv = T(1.0 / sum);
+        for (int64_t d = 0; d < D; ++d) yr[d] *= inv;
+      }
+    }
+  });
+}
+
+template <typename T>
+void softmax_strided(T* out, const T* x, int64_t outer, int64_t D, int64_t inner, bool log) {
+  const int64_t nblocks = (inner + kBlock - 1) / kBlock;
+  parallel_for(0, outer * nblocks, 1, [&](int64_t b0, int64_t b1) {
+    T m[kBlock];
+    double sum[kBlock];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t o = b / nblocks, i0 = (b % nblocks) * kBlock;
+      const int64_t n = std::min(kBlock, inner - i0);
+      const T* xb = x + o * D * inner + i0;
+      T* yb = out + o * D * inner + i0;
+      for (int64_t j = 0; j < n; ++j) { m[j] = -INFINITY; sum[j] = 0; }
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t j = 0; j < n; ++j) {
+          const T v = xb[d * inner + j];
+          m[j] = v > m[j] || v != v ? v : m[j];
+        }
+      for (int64_t j = 0; j < n; ++j)
+        if (std::isinf(m[j]) && m[j] < 0) m[j] = 0;
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t j = 0; j < n; ++j) {
+          const T e = std::exp(xb[d * inner + j] - m[j]);
+          if (!log) yb[d * inner + j] = e;
+          sum[j] += e;
+        }
+      if (log) {
+        T shift[kBlock];
+        for (int64_t j = 0; j < n; ++j) shift[j] = T(m[j] + std::log(sum[j]));
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t j = 0; j < n; ++j) yb[d * inner + j] = xb[d * inner + j] - shift[j];
+      } else {
+        T inv[kBlock];
+        for (int64_t j = 0; j < n; ++j) inv[j] = T(1.0 / sum[j]);
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t j = 0; j < n; ++j) yb[d * inner + j] *= inv[j];
+      }
+    }
+  });
+}
+
+void softmax_kernel(DType dtype, char* out, const char* x, int64_t outer, int64_t D, int64_t inner, bool log) {
+  EMBER_DISPATCH_FLOATING_TYPES(dtype, "softmax", [&] {
+    if (inner == 1)
+      softmax_rows(reinterpret_cast<scalar_t*>(out), reinterpret_cast<const scalar_t*>(x), outer, D, log);
+    else
+      softmax_strided(reinterpret_cast<scalar_t*>(out), reinterpret_cast<const scalar_t*>(x), outer, D, inner, log);
+  });
+}
+
+// softmax: dx = y * (dy - sum(dy * y)); log_softmax: dx = dy - exp(y) * sum(dy).
+template <typename T>
+void softmax_backward_impl(T* dx, const T* dy, const T* y, int64_t outer, int64_t D, int64_t inner, bool log) {
+  const int64_t nblocks = (inner + kBlock - 1) / kBlock;
+  parallel_for(0, outer * nblocks, std::max<int64_t>(1, 16384 / std::max<int64_t>(D * inner, 1)),
+               [&](int64_t b0, int64_t b1) {
+    double acc[kBlock];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t o = b / nblocks, i0 = (b % nblocks) * kBlock;
+      const int64_t n = std::min(kBlock, inner - i0);
+      const int64_t base = o * D * inner + i0;
+      for (int64_t j = 0; j < n; ++j) acc[j] = 0;
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t j = 0; j < n; ++j) {
+          const int64_t k = base + d * inner + j;
+          acc[j] += log ? double(dy[k]) : double(dy[k]) * double(y[k]);
+        }
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t j = 0; j < n; ++j) {
+          const int64_t k = base + d * inner + j;
+          dx[k] = log ? T(dy[k] - std::exp(y[k]) * T(acc[j])) : T(y[k] * (dy[k] - T(acc[j])));
+        }
+    }
+  });
+}
+
+void softmax_backward_kernel(DType dtype, char* dx, const char* dy, const char* y, int64_t outer, int64_t D,
+                             int64_t inner, bool log) {
+  EMBER_DISPATCH_FLOATING_TYPES(dtype, "softmax_backward", [&] {
+    softmax_backward_impl(reinterpret_cast<scalar_t*>(dx), reinterpret_cast<const scalar_t*>(dy),
+                          reinterpret_cast<const scalar_t*>(y), outer, D, inner, log);
+  });
+}
+
+// ---- fused cross-entropy ----
+// loss = -(1-ls) w[t] logp[t] - ls/C sum_c w[c] logp[c]       (class targets)
+// loss = -sum_c w[c] y'[c] logp[c],  y' = (1-ls) y + ls/C      (probability targets)
+// d loss / d x_c = p_c * sum_c' q_c' - q_c, where q is the weighted target distribution.
+template <typename T>
+void xent_forward_impl(const XentArgs& a) {
+  const int64_t C = a.C, S = a.S;
+  const T* in = reinterpret_cast<const T*>(a.input);
+  const T* w = reinterpret_cast<const T*>(a.weight);
+  const T* prob = reinterpret_cast<const T*>(a.target_prob);
+  T* loss = reinterpret_cast<T*>(a.loss);
+  T* lse_out = reinterpret_cast<T*>(a.lse);
+  T* denom = reinterpret_cast<T*>(a.denom);
+  const double ls = a.label_smoothing;
+  parallel_for(0, a.N * S, std::max<int64_t>(1, 8192 / std::max<int64_t>(C, 1)), [&](int64_t p0, int64_t p1) {
+    for (int64_t pos = p0; pos < p1; ++pos) {
+      const int64_t n = pos / S, s = pos % S;
+      const T* x = in + n * C * S + s;  // class c at x[c * S]
+      double lse = 0;
+      if (!a.log_probs_input) {
+        T m = -INFINITY;
+        for (int64_t c = 0; c < C; ++c) m = x[c * S] > m || x[c * S] != x[c * S] ? x[c * S] : m;
+        if (std::isinf(m) && m < 0) m = 0;
+        double sum = 0;
+        for (int64_t c = 0; c < C; ++c) sum += std::exp(double(x[c * S] - m));
+        lse = double(m) + std::log(sum);
+      }
+      lse_out[pos] = T(lse);
+      double l = 0, den = 1;
+      if (a.target_idx) {
+        const int64_t t = a.target_idx[pos];
+        if (t == a.ignore_index) {
+          loss[pos] = 0;
+          denom[pos] = 0;
+          continue;
+        }
+        const double wt = w ? double(w[t]) : 1.0;
+        l = -(1 - ls) * wt * (double(x[t * S]) - lse);
+        if (ls > 0) {
+          double sm = 0;
+          for (int64_t c = 0; c < C; ++c) sm += (w ? double(w[c]) : 1.0) * (double(x[c * S]) - lse);
+          l -= ls / double(C) * sm;
+        }
+        den = wt;
+      } else {
+        const T* y = prob + n * C * S + s;
+        for (int64_t c = 0; c < C; ++c) {
+          const double q = (w ? double(w[c]) : 1.0) * ((1 - ls) * double(y[c * S]) + ls / double(C));
+          l -= q * (double(x[c * S]) - lse);
+        }
+      }
+      loss[pos] = T(l);
+      denom[pos] = T(den);
+    }
+  });
+}
+
+template <typename T>
+void xent_backward_impl(const XentArgs& a) {
+  const int64_t C = a.C, S = a.S;
+  const T* in = reinterpret_cast<const T*>(a.input);
+  const T* w = reinterpret_cast<const T*>(a.weight);
+  const T* prob = reinterpret_cast<const T*>(a.target_prob);
+  const T* lse_in = reinterpret_cast<const T*>(a.lse_in);
+  const T* grad = reinterpret_cast<const T*>(a.grad);
+  T* dinput = reinterpret_cast<T*>(a.dinput);
+  const double ls = a.label_smoothing;
+  parallel_for(0, a.N * S, std::max<int64_t>(1, 8192 / std::max<int64_t>(C, 1)), [&](int64_t p0, int64_t p1) {
+    for (int64_t pos = p0; pos < p1; ++pos) {
+      const int64_t n = pos / S, s = pos % S;
+      const T* x = in + n * C * S + s;
+      T* dx = dinput + n * C * S + s;
+      const double g = double(grad[pos * a.grad_stride]) * a.scale;
+      if (a.target_idx) {
+        const int64_t t = a.target_idx[pos];
+        if (t == a.ignore_index) {
+          for (int64_t c = 0; c < C; ++c) dx[c * S] = 0;
+          continue;
+        }
+        const double wt = w ? double(w[t]) : 1.0;
+        if (a.log_probs_input) {  // nll_loss: d/dx_t = -w[t]
+          for (int64_t c = 0; c < C; ++c) dx[c * S] = 0;
+          dx[t * S] = T(-wt * g);
+          continue;
+        }
+        const double lse = double(lse_in[pos]);
+        const double total = (1 - ls) * wt + ls / double(C) * a.weight_sum;
+        const double smooth = ls / double(C);
+        for (int64_t c = 0; c < C; ++c) {
+          const double p = std::exp(double(x[c * S]) - lse);
+          const double q = smooth * (w ? double(w[c]) : 1.0);
+          dx[c * S] = T(g * (p * total - q));
+        }
+        dx[t * S] += T(-g * (1 - ls) * wt);
+      } else {
+        const T* y = prob + n * C * S + s;
+        const double lse = a.log_probs_input ? 0.0 : double(lse_in[pos]);
+        double total = 0;
+        for (int64_t c = 0; c < C; ++c)
+          total += (w ? double(w[c]) : 1.0) * ((1 - ls) * double(y[c * S]) + ls / double(C));
+        for (int64_t c = 0; c < C; ++c) {
+          const double q = (w ? double(w[c]) : 1.0) * ((1 - ls) * double(y[c * S]) + ls / double(C));
+          const double p = a.log_probs_input ? 0.0 : std::exp(double(x[c * S]) - lse);
+          dx[c * S] = T(g * (p * total - q));
+        }
+      }
+    }
+  });
+}
+
+void xent_forward_kernel(DType dtype, const XentArgs& a) {
+  EMBER_DISPATCH_FLOATING_TYPES(dtype, "cross_entropy", [&] { xent_forward_impl<scalar_t>(a); });
+}
+void xent_backward_kernel(DType dtype, const XentArgs& a) {
+  EMBER_DISPATCH_FLOATING_TYPES(dtype, "cross_entropy_backward", [&] { xent_backward_impl<scalar_t>(a); });
+}
+
+}  // namespace
+
+REGISTER_CPU_KERNEL(softmax_stub, &softmax_kernel);
+REGISTER_CPU_KERNEL(softmax_backward_stub, &softmax_backward_kernel);
+REGISTER_CPU_KERNEL(xent_forward_stub, &xent_forward_kernel);
+REGISTER_CPU_KERNEL(xent_backward_stub, &xent_backward_kernel);
+
+}  // namespace CPU_CAPABILITY
+}  // namespace ember

@@ -1,0 +1,189 @@
+// Matrix products: shape checks, batching and GEMM argument setup (no copies for transposed
+// or strided operands: the GEMM reads through row and column strides).
+#include "ops/linalg.h"
+
+#include "ops/copy.h"
+#include "ops/elementwise.h"
+
+namespace ember {
+namespace {
+
+std::string shape_x(const Tensor& t) {
+  std::string s;
+  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? "x" : "") + std::to_string(t.shape()[d]);
+  return s;
+}
+
+void check_float_pair(const Tensor& a, const Tensor& b, const char* name) {
+  EMBER_CHECK(a.dtype() == b.dtype(), TypeError, name, ": expected both operands to have the same dtype, but got ",
+              dtype_name(a.dtype()), " != ", dtype_name(b.dtype()));
+  EMBER_CHECK(a.dtype() == DType::Float32 || a.dtype() == DType::Float64, TypeError, name,
+              ": only float32 and float64 are supported, got ", dtype_name(a.dtype()));
+  check_same_device(a, b, name);
+}
+
+// GEMM arguments reading matrix views of a (M x K), b (K x N), writing c (M x N).
+GemmArgs matrix_args(const Tensor& a, const Tensor& b, const Tensor& c) {
+  GemmArgs g;
+  g.M = a.size(-2);
+  g.K = a.size(-1);
+  g.N = b.size(-1);
+  g.A = a.raw_data();
+  g.lda_row = a.stride(-2);
+  g.lda_col = a.stride(-1);
+  g.B = b.raw_data();
+  g.ldb_row = b.stride(-2);
+  g.ldb_col = b.stride(-1);
+  g.C = c.raw_data();
+  g.ldc_row = c.stride(-2);
+  g.ldc_col = c.stride(-1);
+  return g;
+}
+
+void run_gemm(DType dtype, const GemmArgs& g, Device device) {
+  EMBER_CHECK(device.is_cpu(), NotImplementedError, "matmul on ", device.str(), " is not available yet");
+  gemm(dtype, g);
+}
+
+}  // namespace
+
+Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* name) {
+  check_float_pair(a, b, name);
+  EMBER_CHECK(a.dim() >= 2 && b.dim() >= 2, ValueError, name, ": expected at least 2-D operands, got ", a.shape(),
+              " and ", b.shape());
+  EMBER_CHECK(a.size(-1) == b.size(-2), ValueError, name, ": mat1 and mat2 shapes cannot be multiplied (",
+              a.size(-2), "x", a.size(-1), " and ", b.size(-2), "x", b.size(-1), ")");
+  const Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
+  const Shape batch = broadcast_shapes(batch_a, batch_b);
+  const int64_t M = a.size(-2), N = b.size(-1);
+  Shape out_shape = batch;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+  if (out.numel() == 0) return out;
+  if (a.size(-1) == 0) {
+    fill_(out, Scalar::from_int(0));
+    return out;
+  }
+  // Broadcast strides of the batch dims (0 where an operand is broadcast).
+  const int64_t nb = int64_t(batch.size());
+  Shape sa(nb, 0), sb(nb, 0);
+  for (int64_t d = 0; d < nb; ++d) {
+    const int64_t da = d - (nb - int64_t(batch_a.size())), db = d - (nb - int64_t(batch_b.size()));
+    if (da >= 0 && batch_a[da] != 1) sa[d] = a.strides()[da];
+    if (db >= 0 && batch_b[db] != 1) sb[d] = b.strides()[db];
+  }
+  const int64_t nbatch = shape_numel(batch);
+  const int64_t mat_c = M * N;
+  GemmArgs g = matrix_args(a, b, out);
+  // One stride per operand over the flattened batch when the batch dims coalesce.
+  bool uniform = true;
+  for (int64_t d = 0; d + 1 < nb && uniform; ++d) {
+    if (batch[d + 1] == 1) continue;
+    uniform = sa[d] == sa[d + 1] * batch[d + 1] && sb[d] == sb[d + 1] * batch[d + 1];
+  }
+  int64_t inner_sa = 0, inner_sb = 0;
+  for (int64_t d = nb - 1; d >= 0; --d)
+    if (batch[d] != 1) { inner_sa = sa[d]; inner_sb = sb[d]; break; }
+  EMBER_CHECK(a.device().is_cpu(), NotImplementedError, name, " on ", a.device().str(), " is not available yet");
+  if (uniform) {
+    gemm_batched(a.dtype(), g, nbatch, inner_sa, inner_sb, mat_c);
+    return out;
+  }
+  const int64_t item = a.itemsize();
+  for (int64_t i = 0; i < nbatch; ++i) {
+    int64_t rem = i, off_a = 0, off_b = 0;
+    for (int64_t d = nb - 1; d >= 0; --d) {
+      const int64_t idx = rem % batch[d];
+      rem /= batch[d];
+      off_a += idx * sa[d];
+      off_b += idx * sb[d];
+    }
+    GemmArgs gi = g;
+    gi.A = static_cast<const char*>(a.raw_data()) + off_a * item;
+    gi.B = static_cast<const char*>(b.raw_data()) + off_b * item;
+    gi.C = static_cast<char*>(out.raw_data()) + i * mat_c * item;
+    gemm(a.dtype(), gi);
+  }
+  return out;
+}
+
+Tensor addmm(const Tensor* c, const Tensor& a, const Tensor& b, double beta, double alpha, const Tensor* bias,
+             GemmActivation act, const Tensor* out) {
+  check_float_pair(a, b, "addmm");
+  EMBER_CHECK(a.dim() == 2 && b.dim() == 2, ValueError, "addmm: expected 2-D matrices, got ", a.shape(), " and ",
+              b.shape());
+  EMBER_CHECK(a.size(1) == b.size(0), ValueError, "mat1 and mat2 shapes cannot be multiplied (", shape_x(a), " and ",
+              shape_x(b), ")");
+  const Shape shape{a.size(0), b.size(1)};
+  Tensor result;
+  if (out) {
+    EMBER_CHECK(out->shape() == shape && out->dtype() == a.dtype(), ValueError, "addmm: out has shape ",
+                out->shape(), " and dtype ", dtype_name(out->dtype()), ", expected ", shape, " and ",
+                dtype_name(a.dtype()));
+    result = *out;
+  } else {
+    result = Tensor::empty(shape, a.dtype(), a.device());
+  }
+  double eff_beta = 0.0;
+  if (c && beta != 0.0) {
+    check_float_pair(*c, a, "addmm");
+    broadcast_shapes(c->shape(), shape);  // raises on mismatch
+    if (!(out && c->storage() == out->storage() && c->raw_data() == out->raw_data() && c->shape() == shape &&
+          c->strides() == out->strides()))
+      copy_(result, *c);
+    eff_beta = beta;
+  }
+  if (bias) {
+    check_float_pair(*bias, a, "addmm");
+    EMBER_CHECK(bias->dim() == 1 && bias->size(0) == shape[1], ValueError, "addmm: bias of shape ", bias->shape(),
+                " does not match ", shape[1], " output columns");
+  }
+  if (result.numel() == 0) return result;
+  GemmArgs g = matrix_args(a, b, result);
+  g.alpha = alpha;
+  g.beta = eff_beta;
+  if (bias) {
+    g.bias = bias->raw_data();
+    g.bias_stride = bias->stride(0);
+  }
+  g.activation = act;
+  run_gemm(a.dtype(), g, a.device());
+  if (out) out->bump_version();
+  return result;
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, GemmActivation act) {
+  check_float_pair(x, w, "linear");
+  EMBER_CHECK(w.dim() == 2, ValueError, "linear: weight must be 2-D (out_features, in_features), got ", w.shape());
+  EMBER_CHECK(x.dim() >= 1, ValueError, "linear: input must have at least one dimension");
+  EMBER_CHECK(x.size(-1) == w.size(1), ValueError, "mat1 and mat2 shapes cannot be multiplied (",
+              x.numel() / std::max<int64_t>(x.size(-1), 1), "x", x.size(-1), " and ", w.size(1), "x", w.size(0), ")");
+  // View x as (M, in) with one row stride when its leading dims allow it (no copy).
+  const int64_t in = x.size(-1), M = x.numel() / std::max<int64_t>(in, 1);
+  auto row_stride_of = [](const Tensor& t, int64_t* row_stride) {
+    int64_t inner = -1;  // the innermost leading dim of size != 1 seen so far
+    *row_stride = t.size(-1);
+    for (int64_t d = t.dim() - 2; d >= 0; --d) {
+      if (t.size(d) == 1) continue;
+      if (inner >= 0 && t.stride(d) != t.stride(inner) * t.size(inner)) return false;
+      if (inner < 0) *row_stride = t.stride(d);
+      inner = d;
+    }
+    return true;
+  };
+  Tensor x2 = x;
+  int64_t row_stride;
+  if (!row_stride_of(x2, &row_stride)) {
+    x2 = x.contiguous();
+    row_stride_of(x2, &row_stride);
+  }
+  Tensor xm = x2.as_strided({M, in}, {row_stride, x2.stride(-1)}, x2.offset());
+  Tensor wt = w.as_strided({w.size(1), w.size(0)}, {w.stride(1), w.stride(0)}, w.offset());
+  Tensor y = addmm(nullptr, xm, wt, 0.0, 1.0, bias, act, nullptr);
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  out_shape.push_back(w.size(0));
+  return y.as_strided(out_shape, contiguous_strides(out_shape), 0);
+}
+
+}  // namespace ember

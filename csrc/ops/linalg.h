@@ -1,0 +1,21 @@
+// Matrix products on tensors: matmul over (broadcast) batches, addmm with the fused epilogue
+// (bias + activation), and linear. The GEMM kernels themselves live in cpu/gemm.{h,cpp}.
+#pragma once
+#include "core/tensor.h"
+#include "cpu/gemm.h"
+
+namespace ember {
+
+// a: (..., M, K), b: (..., K, N), both at least 2-D; batch dims broadcast. Result (..., M, N).
+Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* name);
+
+// out = act(beta * c + alpha * (a @ b) + bias): a (M, K), b (K, N), c broadcastable to (M, N)
+// (may be null), bias (N) (may be null). `out` (M, N), when given, is written in place.
+Tensor addmm(const Tensor* c, const Tensor& a, const Tensor& b, double beta, double alpha,
+             const Tensor* bias, GemmActivation act, const Tensor* out);
+
+// y = act(x @ w^T + bias): x (..., in), w (out, in), bias (out) or null. One GEMM over all
+// leading dims of x when they can be viewed as one (no copy), with the epilogue fused.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, GemmActivation act);
+
+}  // namespace ember

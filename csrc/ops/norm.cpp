@@ -1,0 +1,160 @@
+// batch_norm / layer_norm: checks, statistics bookkeeping (running stats) and dispatch; the
+// kernels are in cpu/kernels/batchnorm.cpp.
+#include "ops/norm.h"
+
+#include "ops/copy.h"
+
+namespace ember {
+
+DEFINE_DISPATCH(batch_norm_stub);
+DEFINE_DISPATCH(batch_norm_backward_stub);
+DEFINE_DISPATCH(layer_norm_stub);
+DEFINE_DISPATCH(layer_norm_backward_stub);
+
+namespace {
+// A per-channel parameter as a contiguous tensor of x's dtype, or undefined when absent.
+Tensor param(const std::optional<Tensor>& p, const Tensor& x, int64_t n, const char* op, const char* what) {
+  if (!p) return Tensor();
+  EMBER_CHECK(p->numel() == n, ValueError, op, ": expected ", what, " with ", n, " elements, but got shape ",
+              p->shape());
+  return p->to(x.dtype(), x.device()).contiguous();
+}
+const char* cptr(const Tensor& t) { return t.defined() ? static_cast<const char*>(t.raw_data()) : nullptr; }
+char* mptr(const Tensor& t) { return t.defined() ? static_cast<char*>(t.raw_data()) : nullptr; }
+
+// Reads a 1-D floating tensor into doubles.
+void read_doubles(const Tensor& t, double* out) {
+  Tensor c = t.contiguous();
+  EMBER_DISPATCH_FLOATING_TYPES(c.dtype(), "batch_norm", [&] {
+    for (int64_t i = 0; i < c.numel(); ++i) out[i] = double(c.data<scalar_t>()[i]);
+  });
+}
+// running = (1 - momentum) * running + momentum * value, in place.
+void update_running(const Tensor& running, const double* value, double momentum) {
+  Tensor c = running.contiguous();
+  EMBER_DISPATCH_FLOATING_TYPES(c.dtype(), "batch_norm", [&] {
+    scalar_t* r = c.data<scalar_t>();
+    for (int64_t i = 0; i < c.numel(); ++i) r[i] = scalar_t((1 - momentum) * double(r[i]) + momentum * value[i]);
+  });
+  if (c.storage() != running.storage() || c.raw_data() != running.raw_data()) copy_(running, c);
+  running.bump_version();
+}
+
+void bn_geometry(const Tensor& x, int64_t& N, int64_t& C, int64_t& L) {
+  EMBER_CHECK(x.dim() >= 2, ValueError, "batch_norm: expected 2D or more input (N, C, ...), got shape ", x.shape());
+  N = x.shape()[0], C = x.shape()[1], L = 1;
+  for (int64_t i = 2; i < x.dim(); ++i) L *= x.shape()[i];
+}
+}  // namespace
+
+std::tuple<Tensor, Tensor, Tensor> batch_norm_forward(const Tensor& x, const std::optional<Tensor>& running_mean,
+                                                      const std::optional<Tensor>& running_var,
+                                                      const std::optional<Tensor>& weight,
+                                                      const std::optional<Tensor>& bias, bool training,
+                                                      double momentum, double eps) {
+  EMBER_CHECK(is_floating(x.dtype()), TypeError, "batch_norm: expected a floating-point input, got ",
+              dtype_name(x.dtype()));
+  int64_t N, C, L;
+  bn_geometry(x, N, C, L);
+  if (training)
+    EMBER_CHECK(N * L > 1, ValueError, "Expected more than 1 value per channel when training, got input size ",
+                x.shape());
+  else
+    EMBER_CHECK(running_mean && running_var, ValueError,
+                "batch_norm: running_mean and running_var must be given when training=False");
+  if (running_mean) EMBER_CHECK(running_mean->numel() == C, ValueError, "batch_norm: running_mean should contain ",
+                                C, " elements not ", running_mean->numel());
+  if (running_var) EMBER_CHECK(running_var->numel() == C, ValueError, "batch_norm: running_var should contain ",
+                               C, " elements not ", running_var->numel());
+  Tensor w = param(weight, x, C, "batch_norm", "weight"), b = param(bias, x, C, "batch_norm", "bias");
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = Tensor::empty({C}, DType::Float64, x.device());
+  Tensor var = Tensor::empty({C}, DType::Float64, x.device());
+  if (!training) {
+    read_doubles(*running_mean, mean.data<double>());
+    read_doubles(*running_var, var.data<double>());
+  }
+  batch_norm_stub.get(x.device())(x.dtype(), cptr(xc), mptr(y), cptr(w), cptr(b), mean.data<double>(),
+                                  var.data<double>(), N, C, L, eps, training);
+  if (training) {
+    if (running_mean) update_running(*running_mean, mean.data<double>(), momentum);
+    if (running_var) {
+      // torch updates the running variance with the unbiased estimate.
+      const double corr = double(N * L) / double(N * L - 1);
+      std::vector<double> unbiased(C);
+      for (int64_t c = 0; c < C; ++c) unbiased[c] = var.data<double>()[c] * corr;
+      update_running(*running_var, unbiased.data(), momentum);
+    }
+  }
+  return {y, mean, var};
+}
+
+std::tuple<Tensor, Tensor, Tensor> batch_norm_backward(const Tensor& dy, const Tensor& x, const std::optional<Tensor>& weight,
+                                                       const Tensor& mean, const Tensor& var, bool training, double eps,
+                                                       bool need_dx, bool need_dweight, bool need_dbias) {
+  int64_t N, C, L;
+  bn_geometry(x, N, C, L);
+  Tensor w = param(weight, x, C, "batch_norm", "weight");
+  Tensor xc = x.contiguous(), g = dy.to(x.dtype(), x.device()).contiguous();
+  Tensor dx = need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
+  Tensor dw = need_dweight ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
+  Tensor db = need_dbias ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
+  batch_norm_backward_stub.get(x.device())(x.dtype(), cptr(g), cptr(xc), cptr(w), mean.data<double>(),
+                                           var.data<double>(), eps, mptr(dx), mptr(dw), mptr(db), N, C, L, training);
+  return {dx, dw, db};
+}
+
+namespace {
+void ln_geometry(const Tensor& x, const Shape& ns, int64_t& M, int64_t& D) {
+  const int64_t k = int64_t(ns.size());
+  bool ok = k >= 1 && k <= x.dim();
+  for (int64_t i = 0; ok && i < k; ++i) ok = x.shape()[x.dim() - k + i] == ns[i];
+  EMBER_CHECK(ok, ValueError, "Given normalized_shape=", ns, ", expected input with shape [*, ",
+              [&] { std::string s; for (int64_t i = 0; i < k; ++i) s += (i ? ", " : "") + std::to_string(ns[i]); return s; }(),
+              "], but got input of size", x.shape());
+  D = shape_numel(ns);
+  M = D == 0 ? 0 : x.numel() / D;
+}
+}  // namespace
+
+std::tuple<Tensor, Tensor, Tensor> layer_norm_forward(const Tensor& x, const Shape& normalized_shape,
+                                                      const std::optional<Tensor>& weight,
+                                                      const std::optional<Tensor>& bias, double eps) {
+  EMBER_CHECK(is_floating(x.dtype()), TypeError, "layer_norm: expected a floating-point input, got ",
+              dtype_name(x.dtype()));
+  int64_t M, D;
+  ln_geometry(x, normalized_shape, M, D);
+  Tensor w = param(weight, x, D, "layer_norm", "weight"), b = param(bias, x, D, "layer_norm", "bias");
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = Tensor::empty({M}, DType::Float64, x.device());
+  Tensor rstd = Tensor::empty({M}, DType::Float64, x.device());
+  if (x.numel() > 0)
+    layer_norm_stub.get(x.device())(x.dtype(), cptr(xc), mptr(y), cptr(w), cptr(b), mean.data<double>(),
+                                    rstd.data<double>(), M, D, eps);
+  return {y, mean, rstd};
+}
+
+std::tuple<Tensor, Tensor, Tensor> layer_norm_backward(const Tensor& dy, const Tensor& x, const Shape& normalized_shape,
+                                                       const std::optional<Tensor>& weight, const Tensor& mean,
+                                                       const Tensor& rstd, bool need_dx, bool need_dweight,
+                                                       bool need_dbias) {
+  int64_t M, D;
+  ln_geometry(x, normalized_shape, M, D);
+  Tensor w = param(weight, x, D, "layer_norm", "weight");
+  Tensor xc = x.contiguous(), g = dy.to(x.dtype(), x.device()).contiguous();
+  Tensor dx = need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
+  Tensor dw = need_dweight ? Tensor::empty(normalized_shape, x.dtype(), x.device()) : Tensor();
+  Tensor db = need_dbias ? Tensor::empty(normalized_shape, x.dtype(), x.device()) : Tensor();
+  if (M == 0) {
+    if (dw.defined()) fill_(dw, Scalar::from_double(0));
+    if (db.defined()) fill_(db, Scalar::from_double(0));
+    return {dx, dw, db};
+  }
+  layer_norm_backward_stub.get(x.device())(x.dtype(), cptr(g), cptr(xc), cptr(w), mean.data<double>(),
+                                           rstd.data<double>(), mptr(dx), mptr(dw), mptr(db), M, D);
+  return {dx, dw, db};
+}
+
+}  // namespace ember

@@ -1,0 +1,72 @@
+"""Shared test helper: compare an ember op with a float64 NumPy reference, forward and backward
+(tinygrad's helper_test_op idea), on contiguous, transposed and sliced (strided) inputs.
+
+    check_op(lambda x: ember.sum(x, 1), lambda a: a.sum(1), (3, 7))
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import ember
+from ember.autograd import gradcheck, gradgradcheck
+
+LAYOUTS = ("contiguous", "transposed", "sliced")
+
+
+def _as_array(spec, rng, low, high):
+    if isinstance(spec, np.ndarray):
+        return spec.astype(np.float64)
+    return rng.uniform(low, high, size=tuple(spec)).astype(np.float64)
+
+
+def make_tensor(a: np.ndarray, layout="contiguous", dtype=ember.float64, requires_grad=False):
+    """An ember tensor with a's values, laid out as asked: 'transposed' stores the last two dims
+    swapped (a non-contiguous view), 'sliced' is every second element of a larger buffer."""
+    np_dtype = dtype.to_numpy()
+    if layout == "transposed" and a.ndim >= 2:
+        t = ember.tensor(np.ascontiguousarray(a.swapaxes(-1, -2)).astype(np_dtype)).transpose(-1, -2)
+    elif layout == "sliced" and a.ndim >= 1:
+        big = np.zeros(a.shape[:-1] + (2 * a.shape[-1] + 1,), dtype=np_dtype)
+        big[..., 1::2] = a
+        t = ember.from_numpy(big[..., 1::2])  # a strided view of `big` (kept alive by the tensor)
+    else:
+        t = ember.tensor(a.astype(np_dtype))
+    if requires_grad:
+        t.requires_grad_()
+    return t
+
+
+def _flat(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _compare(got, want, rtol, atol, what):
+    got, want = _flat(got), _flat(want)
+    assert len(got) == len(want), f"{what}: {len(got)} outputs, reference has {len(want)}"
+    for g, w in zip(got, want):
+        g = g.numpy() if isinstance(g, ember.Tensor) else np.asarray(g)
+        w = np.asarray(w)
+        assert g.shape == w.shape, f"{what}: shape {g.shape} != reference {w.shape}"
+        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=rtol, atol=atol,
+                                   err_msg=what)
+
+
+def check_op(ember_fn, numpy_fn, *inputs, grad=True, gradgrad=False, layouts=LAYOUTS, low=-2.0, high=2.0,
+             rtol=1e-4, atol=1e-5, seed=0, grad_inputs=None):
+    """Checks ember_fn(*tensors) against numpy_fn(*float64 arrays) in float32 and float64 on every
+    layout, then gradcheck (and gradgradcheck when asked) in float64. `inputs` are shapes or
+    arrays; `grad_inputs` lists the indices of inputs to differentiate (default: all)."""
+    rng = np.random.default_rng(seed)
+    arrays = [_as_array(s, rng, low, high) for s in inputs]
+    want = numpy_fn(*arrays)
+    diff = range(len(arrays)) if grad_inputs is None else grad_inputs
+    for layout in layouts:
+        for dtype, tol in ((ember.float32, (rtol, atol)), (ember.float64, (1e-10, 1e-12))):
+            ts = [make_tensor(a, layout, dtype) for a in arrays]
+            _compare(ember_fn(*ts), want, *tol, f"forward {dtype} {layout}")
+        if grad or gradgrad:
+            ts = [make_tensor(a, layout, ember.float64, requires_grad=i in diff) for i, a in enumerate(arrays)]
+            if grad:
+                assert gradcheck(ember_fn, tuple(ts)), f"gradcheck failed ({layout})"
+            if gradgrad:
+                assert gradgradcheck(ember_fn, tuple(ts)), f"gradgradcheck failed ({layout})"

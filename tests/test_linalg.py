@@ -1,0 +1,141 @@
+"""Matrix products: ember's GEMM against a float64 NumPy reference on every size combination,
+transpose and dtype; matmul's shape rules; addmm/linear epilogues; gradients."""
+import itertools
+
+import numpy as np
+import pytest
+
+import ember
+from ember._functions.linalg import linear
+
+SIZES = (1, 2, 3, 7, 16, 17, 33, 64, 97, 257)
+
+
+def _tol(dtype, k):
+    # float32: rtol 1e-4 with the accumulation length taken into account.
+    return (1e-4 * max(1.0, np.sqrt(k) / 4), 1e-4 * max(1.0, np.sqrt(k) / 4)) if dtype == np.float32 else (1e-10, 1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta, tb", list(itertools.product([False, True], repeat=2)))
+def test_gemm_matches_reference_for_every_size_combination(dtype, ta, tb):
+    rng = np.random.default_rng(0)
+    for m, n, k in itertools.product(SIZES, repeat=3):
+        if m * n * k > 2_000_000 and (m, n, k) != (257, 257, 257):
+            continue  # the big cubes are covered by the (257, 257, 257) case and by test_gemm_large
+        a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+        b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+        ea, eb = ember.from_numpy(a), ember.from_numpy(b)
+        ea = ea.T if ta else ea  # transposes are read through strides, not copied
+        eb = eb.T if tb else eb
+        ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+        rtol, atol = _tol(dtype, k)
+        np.testing.assert_allclose((ea @ eb).numpy(), ref, rtol=rtol, atol=atol, err_msg=f"{m}x{k}x{n}")
+
+
+@pytest.mark.parametrize("shape", [(1025, 17, 33), (33, 1025, 7), (64, 97, 1025), (257, 257, 257)])
+def test_gemm_large_and_odd(shape):
+    m, k, n = shape
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    rtol, atol = _tol(np.float32, k)
+    np.testing.assert_allclose((ember.from_numpy(a) @ ember.from_numpy(b)).numpy(),
+                               a.astype(np.float64) @ b, rtol=rtol, atol=atol)
+
+
+def test_gemm_on_strided_operands():
+    rng = np.random.default_rng(2)
+    base_a = rng.standard_normal((40, 60))
+    base_b = rng.standard_normal((70, 50))
+    a = base_a[1:38:3, 2:50:2]     # 13 x 24, both strides non-unit
+    b = base_b[3:51:2, ::3][:, :9]  # 24 x 9
+    ea = ember.from_numpy(base_a)[1:38:3, 2:50:2] if hasattr(ember.Tensor, "__getitem__") else ember.from_numpy(a)
+    eb = ember.from_numpy(b)
+    np.testing.assert_allclose((ea @ eb).numpy(), a @ b, rtol=1e-12)
+
+
+def test_matmul_shape_rules_match_numpy():
+    rng = np.random.default_rng(3)
+    cases = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)),
+             ((2, 1, 3, 4), (5, 4, 2)), ((1, 3), (3, 1)), ((4, 1, 2, 3), (1, 6, 3, 2))]
+    for sa, sb in cases:
+        a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+        out = ember.matmul(ember.from_numpy(a), ember.from_numpy(b))
+        np.testing.assert_allclose(out.numpy(), np.matmul(a, b), rtol=1e-12, err_msg=f"{sa} @ {sb}")
+        assert tuple(out.shape) == np.matmul(a, b).shape
+
+
+def test_matmul_with_zero_sized_dims():
+    assert (ember.zeros(3, 0) @ ember.zeros(0, 4)).tolist() == [[0.0] * 4] * 3
+    assert (ember.zeros(0, 5) @ ember.zeros(5, 2)).shape == (0, 2)
+
+
+def test_mm_bmm_addmm_dot_mv():
+    rng = np.random.default_rng(4)
+    a, b, c = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), rng.standard_normal((4, 5))
+    E = ember.from_numpy
+    np.testing.assert_allclose(ember.mm(E(a), E(b)).numpy(), a @ b)
+    np.testing.assert_allclose(ember.addmm(E(c), E(a), E(b), beta=0.5, alpha=2).numpy(), 0.5 * c + 2 * (a @ b))
+    np.testing.assert_allclose(ember.addmm(E(c[0]), E(a), E(b)).numpy(), c[0] + a @ b)  # broadcast input
+    x, y = rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 3, 6))
+    np.testing.assert_allclose(ember.bmm(E(x), E(y)).numpy(), x @ y)
+    np.testing.assert_allclose(ember.dot(E(a[:, 0]), E(a[:, 1])).item(), a[:, 0] @ a[:, 1])
+    np.testing.assert_allclose(ember.mv(E(a), E(b[:, 0])).numpy(), a @ b[:, 0])
+
+
+def test_linear_fuses_bias_and_relu():
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((2, 7, 5)), rng.standard_normal((3, 5)), rng.standard_normal(3)
+    E = ember.from_numpy
+    np.testing.assert_allclose(linear(E(x), E(w), E(b)).numpy(), x @ w.T + b, rtol=1e-12)
+    np.testing.assert_allclose(linear(E(x), E(w), E(b), activation="relu").numpy(),
+                               np.maximum(x @ w.T + b, 0), rtol=1e-12)
+    np.testing.assert_allclose(linear(E(x).transpose(0, 1), E(w)).numpy(), x.transpose(1, 0, 2) @ w.T, rtol=1e-12)
+
+
+def _req(*shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return ember.tensor(rng.standard_normal(shape), dtype=ember.float64, requires_grad=True)
+
+
+@pytest.mark.parametrize("sa, sb", [((3, 4), (4, 2)), ((4,), (4, 3)), ((2, 3, 4), (4,)), ((2, 1, 3, 4), (5, 4, 2)),
+                                    ((5,), (5,))])
+def test_matmul_gradients(sa, sb):
+    assert ember.autograd.gradcheck(ember.matmul, (_req(*sa), _req(*sb, seed=1)))
+
+
+def test_matmul_second_order_gradients():
+    assert ember.autograd.gradgradcheck(ember.matmul, (_req(3, 4), _req(4, 2, seed=1)))
+
+
+def test_linear_and_addmm_gradients():
+    x, w, b = _req(2, 5, 3), _req(4, 3, seed=1), _req(4, seed=2)
+    assert ember.autograd.gradcheck(lambda x, w, b: linear(x, w, b), (x, w, b))
+    assert ember.autograd.gradcheck(lambda x, w, b: linear(x, w, b, activation="relu"), (x, w, b))
+    assert ember.autograd.gradgradcheck(lambda x, w, b: linear(x, w, b), (x, w, b))
+    assert ember.autograd.gradcheck(lambda c, a, b: ember.addmm(c, a, b, beta=0.5, alpha=1.5),
+                                    (_req(4), _req(3, 5, seed=3), _req(5, 4, seed=4)))
+
+
+def test_shape_and_dtype_errors_are_clear():
+    with pytest.raises(ValueError, match=r"mat1 and mat2 shapes cannot be multiplied \(32x512 and 256x10\)"):
+        ember.randn(32, 512) @ ember.randn(256, 10)
+    with pytest.raises(ValueError, match=r"mat1 and mat2 shapes cannot be multiplied \(32x512 and 256x10\)"):
+        ember.mm(ember.randn(32, 512), ember.randn(256, 10))
+    with pytest.raises(TypeError, match="float32 != float64"):
+        ember.randn(2, 2) @ ember.randn(2, 2, dtype=ember.float64)
+    with pytest.raises(ValueError, match="at least 1D"):
+        ember.matmul(ember.tensor(1.0), ember.randn(2))
+    with pytest.raises(ValueError, match="3D"):
+        ember.bmm(ember.randn(2, 2), ember.randn(2, 2))
+    with pytest.raises(ValueError, match="size of tensor a"):
+        ember.randn(2, 3, 4) @ ember.randn(5, 4, 2)
+
+
+def test_matches_torch_when_available():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((2, 33, 17)).astype(np.float32), rng.standard_normal((17, 9)).astype(np.float32)
+    np.testing.assert_allclose((ember.from_numpy(a) @ ember.from_numpy(b)).numpy(),
+                               (torch.from_numpy(a) @ torch.from_numpy(b)).numpy(), rtol=1e-4, atol=1e-5)
