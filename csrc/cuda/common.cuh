@@ -1,4 +1,5 @@
-// Shared CUDA helpers: error checking, ceil_div, grid-stride sizing, warp and block reductions.
+// Shared CUDA helpers: error checking, ceil_div, grid-stride sizing, warp and block reductions,
+// and a device guard.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -56,6 +57,33 @@ __device__ inline T block_sum(T v) {
   __syncthreads();
   return partial[0];
 }
+
+}  // namespace cuda
+}  // namespace ember
+
+namespace ember {
+namespace cuda {
+
+// Makes `device` current for the guard's lifetime (no-op when it already is).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    CUDA_CHECK(cudaGetDevice(&previous_));
+    if (device != previous_) CUDA_CHECK(cudaSetDevice(device));
+    else previous_ = -1;
+  }
+  ~DeviceGuard() {
+    if (previous_ >= 0) cudaSetDevice(previous_);  // no throw from a destructor
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
+// Every launcher ends with this: launch-configuration errors surface at the op that caused them.
+#define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
 
 }  // namespace cuda
 }  // namespace ember

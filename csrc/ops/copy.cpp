@@ -39,26 +39,10 @@ void copy_(const Tensor& dst, const Tensor& src) {
   check_broadcastable_to(src.shape(), dst.shape());
   if (dst.numel() == 0) return;
   if (dst.device() != src.device() || dst.device().is_cuda()) {
-    // Cross-device copies move contiguous blocks of the destination's shape.
-    const bool direct = src.shape() == dst.shape() && src.dtype() == dst.dtype() &&
-                        src.is_contiguous() && dst.is_contiguous();
-    if (direct) {
-      cross_device_copy_stub.get(dst.device().is_cuda() ? dst.device() : src.device())(dst, src, false);
-      return;
-    }
-    if (src.device().is_cpu()) {  // stage on the CPU: convert there, then upload
-      Tensor staged = Tensor::empty(dst.shape(), dst.dtype(), kCPU);
-      copy_(staged, src);
-      copy_(dst, staged);
-      return;
-    }
-    if (dst.device().is_cpu()) {  // download, then convert on the CPU
-      Tensor staged = Tensor::empty(src.shape(), src.dtype(), kCPU);
-      copy_(staged, src);
-      copy_(dst, staged);
-      return;
-    }
-    cross_device_copy_stub.get(dst.device())(dst, src, false);
+    // Any copy that touches a CUDA tensor goes to the CUDA backend, which stages conversions,
+    // broadcasts and strided layouts itself (staging here recursed forever for non-contiguous
+    // CUDA sources or destinations).
+    cross_device_copy_stub.get(dst.device().is_cuda() ? dst.device() : src.device())(dst, src, false);
     return;
   }
   if (may_overlap(dst, src)) {

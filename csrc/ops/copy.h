@@ -15,8 +15,8 @@ void fill_(const Tensor& dst, Scalar value);
 // Kernels. Same-device copies see a prepared plan; cross-device copies go to the device stub.
 using copy_fn = void (*)(const LoopPlan<2>& plan, char* dst, DType dst_dtype, char* src, DType src_dtype);
 using fill_fn = void (*)(const LoopPlan<1>& plan, char* dst, DType dtype, Scalar value);
-// Copies between a CUDA tensor and a CPU tensor, or between CUDA tensors (both contiguous
-// when crossing devices; the op layer arranges that).
+// Any copy that involves a CUDA tensor (to, from or within the GPU): the backend handles
+// strides, broadcasting and dtype conversion itself.
 using cross_device_copy_fn = void (*)(const Tensor& dst, const Tensor& src, bool non_blocking);
 DECLARE_DISPATCH(copy_fn, copy_stub);
 DECLARE_DISPATCH(fill_fn, fill_stub);

@@ -20,6 +20,8 @@ from ._functions import elementwise as ew
 from ._functions.copying import pad  # noqa: F401
 from ._functions.indexing import one_hot  # noqa: F401
 from ._functions.linalg import linear  # noqa: F401  (F.linear; activation="relu" fuses the ReLU)
+from ._functions.conv import (conv1d, conv2d, conv_transpose1d, conv_transpose2d,  # noqa: F401
+                              interpolate, upsample, upsample_bilinear, upsample_nearest)
 
 __all__ = ["linear", "pad", "one_hot", "softmax", "log_softmax", "softmin", "cross_entropy", "nll_loss", "batch_norm", "layer_norm",
            "group_norm", "max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d",
@@ -574,3 +576,5 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(loss, reduction)
 
 
+__all__ += ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample",
+            "upsample_bilinear", "upsample_nearest"]
