@@ -195,7 +195,12 @@ void run_chunk(OptimAlgo algo, const OptimHyper& h, const OptimTensorArgs& a, in
 void optim_step_kernel(OptimAlgo algo, DType dtype, const OptimHyper& hyper, const OptimTensorArgs* tensors,
                        const OptimChunk* chunks, int64_t nchunks) {
   const bool f64 = dtype == DType::Float64;
-  parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+  // A second thread pays off only with enough elements to share: waking it costs microseconds,
+  // and a whole scheduler time slice on a loaded machine (an 11 ms stall on the XOR MLP).
+  int64_t total = 0;
+  for (int64_t c = 0; c < nchunks; ++c) total += chunks[c].end - chunks[c].begin;
+  const int64_t grain = total < (int64_t(1) << 16) ? std::max<int64_t>(nchunks, 1) : 1;
+  parallel_for(0, nchunks, grain, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const OptimChunk& ch = chunks[c];
       if (f64) run_chunk<double>(algo, hyper, tensors[ch.tensor], ch.begin, ch.end);
