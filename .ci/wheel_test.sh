@@ -14,6 +14,6 @@ python -m venv .venv-wheel
 # --no-index: the wheel must install on its own, with nothing to compile.
 .venv-wheel/bin/python -m pip install -q --no-index --no-deps wheelhouse/ember-*.whl
 tmp=$(mktemp -d)
-cp -r tests "$tmp/"
+cp -r tests examples "$tmp/"  # the example tests run the scripts in examples/
 cp pyproject.toml "$tmp/"  # pytest markers and options
 (cd "$tmp" && CC=/bin/false CXX=/bin/false "$OLDPWD/.venv-wheel/bin/python" -m pytest -q -p no:cacheprovider tests)
