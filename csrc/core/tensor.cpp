@@ -7,7 +7,11 @@ namespace ember {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    if (s == 0) return 0;  // an empty shape never overflows, however large its other dims
+  for (int64_t s : shape)
+    EMBER_CHECK(!__builtin_mul_overflow(n, s, &n), ValueError, "shape ", shape,
+                " has more elements than fit in 64 bits");
   return n;
 }
 
@@ -25,7 +29,10 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t s : shape)
     EMBER_CHECK(s >= 0, ValueError, "negative dimension ", s, " in shape ", shape);
   const int64_t n = shape_numel(shape);
-  auto storage = std::make_shared<StorageImpl>(size_t(n * ember::itemsize(dtype)), device);
+  int64_t nbytes = 0;
+  EMBER_CHECK(!__builtin_mul_overflow(n, ember::itemsize(dtype), &nbytes), ValueError, "shape ", shape,
+              " is too large for dtype ", dtype_name(dtype));
+  auto storage = std::make_shared<StorageImpl>(size_t(nbytes), device);
   return Tensor(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
 }
 
@@ -54,8 +61,14 @@ Tensor Tensor::as_strided(Shape shape, Shape strides, int64_t offset) const {
   for (size_t i = 0; i < shape.size(); ++i) {
     EMBER_CHECK(shape[i] >= 0, ValueError, "as_strided: negative size in shape ", shape);
     if (shape[i] == 0) empty = true;
-    const int64_t extent = (shape[i] - 1) * strides[i];
-    (extent >= 0 ? hi : lo) += extent;
+  }
+  for (size_t i = 0; i < shape.size() && !empty; ++i) {
+    int64_t extent = 0;
+    bool overflow = __builtin_mul_overflow(shape[i] - 1, strides[i], &extent);
+    int64_t& bound = extent >= 0 ? hi : lo;
+    overflow = overflow || __builtin_add_overflow(bound, extent, &bound);
+    EMBER_CHECK(!overflow, ValueError, "as_strided: view of shape ", shape, " with strides ", strides,
+                " overflows 64-bit offsets");
   }
   const int64_t capacity = int64_t(storage_->nbytes()) / itemsize();
   EMBER_CHECK(empty || (lo >= 0 && hi < capacity), ValueError, "as_strided: view of shape ", shape,

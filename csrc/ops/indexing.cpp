@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "ops/copy.h"
+#include "ops/reduce.h"
 
 namespace ember {
 
@@ -196,9 +197,27 @@ Tensor index_offsets(const std::vector<Tensor>& indices, const std::vector<int64
   return out;
 }
 
+namespace {
+// The kernels add offsets to the view's element addresses; prove every result lies inside the
+// storage before they run (the public ops already pass validated offsets; this guards _C).
+void check_offsets_in_storage(const Tensor& view, const Tensor& offsets, const char* name) {
+  if (view.numel() == 0) return;
+  int64_t lo = view.offset(), hi = view.offset();
+  for (int64_t d = 0; d < view.dim(); ++d) {
+    const int64_t extent = (view.shape()[d] - 1) * view.strides()[d];
+    (extent >= 0 ? hi : lo) += extent;
+  }
+  const auto [omin, omax] = min_max_int64(offsets);
+  const int64_t capacity = int64_t(view.storage()->nbytes()) / view.itemsize();
+  EMBER_CHECK(lo + omin >= 0 && hi + omax < capacity, IndexError, name, ": offsets [", omin, ", ", omax,
+              "] reach outside a storage of ", capacity, " elements");
+}
+}  // namespace
+
 Tensor index_gather(const Tensor& src_view, const Tensor& offsets) {
   EMBER_CHECK(offsets.dtype() == DType::Int64 && offsets.shape() == src_view.shape(), ValueError,
               "index_gather: offsets must be int64 of the source view's shape");
+  check_offsets_in_storage(src_view, offsets, "index_gather");
   Tensor out = Tensor::empty(src_view.shape(), src_view.dtype(), src_view.device());
   if (out.numel() == 0) return out;
   const auto plan = make_loop_plan<3>(out.shape(), {out.strides(), src_view.strides(), offsets.strides()},
@@ -213,6 +232,7 @@ void index_scatter_(const Tensor& dst_view, const Tensor& offsets, const Tensor&
   EMBER_CHECK(offsets.dtype() == DType::Int64 && offsets.shape() == dst_view.shape(), ValueError,
               "index_scatter_: offsets must be int64 of the destination view's shape");
   if (dst_view.numel() == 0) return;
+  check_offsets_in_storage(dst_view, offsets, "index_scatter_");
   const Shape& shape = dst_view.shape();
   bool ok = values_in.dim() <= int64_t(shape.size());
   for (int64_t i = 0; ok && i < values_in.dim(); ++i) {

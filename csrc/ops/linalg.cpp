@@ -78,9 +78,11 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* name) {
   GemmArgs g = matrix_args(a, b, out);
   // One stride per operand over the flattened batch when the batch dims coalesce.
   bool uniform = true;
-  for (int64_t d = 0; d + 1 < nb && uniform; ++d) {
-    if (batch[d + 1] == 1) continue;
-    uniform = sa[d] == sa[d + 1] * batch[d + 1] && sb[d] == sb[d + 1] * batch[d + 1];
+  int64_t prev = -1;  // the last batch dim of size != 1
+  for (int64_t d = 0; d < nb && uniform; ++d) {
+    if (batch[d] == 1) continue;
+    if (prev >= 0) uniform = sa[prev] == sa[d] * batch[d] && sb[prev] == sb[d] * batch[d];
+    prev = d;
   }
   int64_t inner_sa = 0, inner_sb = 0;
   for (int64_t d = nb - 1; d >= 0; --d)
@@ -160,7 +162,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, GemmActivati
   EMBER_CHECK(x.size(-1) == w.size(1), ValueError, "mat1 and mat2 shapes cannot be multiplied (",
               x.numel() / std::max<int64_t>(x.size(-1), 1), "x", x.size(-1), " and ", w.size(1), "x", w.size(0), ")");
   // View x as (M, in) with one row stride when its leading dims allow it (no copy).
-  const int64_t in = x.size(-1), M = x.numel() / std::max<int64_t>(in, 1);
+  const int64_t in = x.size(-1), M = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
   auto row_stride_of = [](const Tensor& t, int64_t* row_stride) {
     int64_t inner = -1;  // the innermost leading dim of size != 1 seen so far
     *row_stride = t.size(-1);

@@ -1,6 +1,8 @@
 // 2-D pooling: torch's argument checks and output-size formulas, then dispatch per plane.
 #include "ops/pool.h"
 
+#include "ops/reduce.h"
+
 namespace ember {
 
 DEFINE_DISPATCH(pool2d_stub);
@@ -114,6 +116,13 @@ Tensor pool2d_backward(PoolKind kind, const Tensor& dy, const Tensor& x, const T
   if (x.numel() == 0) return dx;
   Tensor g = dy.to(x.dtype(), x.device()).contiguous();
   const bool with_idx = kind == PoolKind::Max || kind == PoolKind::AdaptiveMax;
+  if (with_idx) {
+    EMBER_CHECK(indices.defined() && indices.dtype() == DType::Int64 && indices.shape() == dy.shape(), ValueError,
+                "pool backward: indices must be an int64 tensor of the gradient's shape ", dy.shape());
+    const auto [lo, hi] = min_max_int64(indices);  // the kernel writes dx[plane + index]
+    EMBER_CHECK(lo >= 0 && hi < x.size(-2) * x.size(-1), IndexError, "pool backward: index ", lo < 0 ? lo : hi,
+                " is out of bounds for a ", x.size(-2), "x", x.size(-1), " plane");
+  }
   Tensor ic = with_idx ? indices.contiguous() : Tensor();
   pool2d_backward_stub.get(x.device())(kind, x.dtype(), p, static_cast<const char*>(g.raw_data()),
                                        with_idx ? ic.data<int64_t>() : nullptr, static_cast<char*>(dx.raw_data()));

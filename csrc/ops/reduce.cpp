@@ -125,4 +125,11 @@ Tensor cumsum(const Tensor& x_in, int64_t dim, DType out_dtype) {
   return out;
 }
 
+std::pair<int64_t, int64_t> min_max_int64(const Tensor& t) {
+  if (t.numel() == 0) return {0, -1};
+  const Tensor lo = reduce(ReduceOp::Min, t, {}, false, t.dtype()).to(DType::Int64, kCPU);
+  const Tensor hi = reduce(ReduceOp::Max, t, {}, false, t.dtype()).to(DType::Int64, kCPU);
+  return {*lo.data<int64_t>(), *hi.data<int64_t>()};
+}
+
 }  // namespace ember

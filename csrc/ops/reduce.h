@@ -27,6 +27,10 @@ Tensor reduce_stat(StatOp op, const Tensor& x, std::vector<int64_t> dims, bool k
 // Inclusive prefix sum along `dim`; the output (dtype `out_dtype`) is contiguous.
 Tensor cumsum(const Tensor& x, int64_t dim, DType out_dtype);
 
+// Smallest and largest value of an integer tensor (any device); (0, -1) when it is empty. Used to
+// validate indices before a kernel dereferences them.
+std::pair<int64_t, int64_t> min_max_int64(const Tensor& t);
+
 // Normalises and deduplicates `dims` (empty -> all); raises IndexError for out-of-range dims.
 std::vector<int64_t> normalize_dims(const Tensor& x, const std::vector<int64_t>& dims, const char* name);
 

@@ -1,6 +1,9 @@
 // softmax / log_softmax and the fused cross-entropy / nll_loss: argument checks, geometry and
 // reductions of the per-position losses; the kernels are in cpu/kernels/softmax_xent.cpp.
 #include "ops/softmax.h"
+#include "ops/copy.h"
+
+#include <limits>
 
 namespace ember {
 
@@ -142,7 +145,15 @@ std::tuple<Tensor, Tensor, double> cross_entropy_forward(const Tensor& input, co
   a.loss = static_cast<char*>(loss.raw_data());
   a.lse = static_cast<char*>(lse.raw_data());
   a.denom = static_cast<char*>(denom.raw_data());
-  if (loss.numel() > 0 && a.C > 0) xent_forward_stub.get(input.device())(input.dtype(), a);
+  if (loss.numel() > 0 && a.C > 0) {
+    xent_forward_stub.get(input.device())(input.dtype(), a);
+  } else if (loss.numel() > 0) {
+    // No classes: every class-index target was ignore_index (others fail the range check), and a
+    // probability target over zero classes contributes nothing. torch returns zeros here.
+    fill_(loss, Scalar::from_double(0.0));
+    fill_(lse, Scalar::from_double(-std::numeric_limits<double>::infinity()));
+    fill_(denom, Scalar::from_double(a.target_idx ? 0.0 : 1.0));
+  }
   if (reduction == Reduction::None) return {loss, lse, 1.0};
   double total = 0, weight_total = 0;
   const int64_t n = loss.numel();

@@ -159,6 +159,10 @@ def _copy_(self, src, non_blocking=False):
     from .creation import tensor
     if not isinstance(src, Tensor):
         src = tensor(src)
+    if ew._state.enabled and (self._requires_grad or src._requires_grad):
+        from ._functions import indexing as ix
+        ix.setitem(self, Ellipsis, src)  # records the copy so gradients flow to src
+        return self
     self._c.copy_(src._c)
     return self
 

@@ -48,9 +48,13 @@ class _GradModeContext:
         return False
 
     def __call__(self, fn):
+        if isinstance(self, set_grad_enabled):
+            _state.enabled = self._prev  # undo the eager switch done by __init__ (torch does the same)
+        target = self._target
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__() if not isinstance(self, set_grad_enabled) else set_grad_enabled(self._target):
+            with set_grad_enabled(target):
                 return fn(*args, **kwargs)
         return wrapper
 
@@ -283,15 +287,15 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, al
                 nodes[k] = nxt
                 stack.append(nxt)
 
+    leaf_grads = {}  # id(leaf) -> [leaf, summed grad]: hooks and .grad see the total, once
     buffers = {}  # id(node) -> list of grads per output
-    owned = set()  # storages handed out as .grad in this pass (to avoid aliasing two leaves)
     ready = []
     prev_mode = _state.enabled
     _state.enabled = create_graph
     try:
         for r, g in zip(roots, root_grads):
             if r.grad_fn is None:
-                _accumulate_leaf(r, g, create_graph, owned, capture, results if capture else None)
+                _buffer_leaf(leaf_grads, r, g)
                 continue
             fn = r.grad_fn
             buf = buffers.get(id(fn))
@@ -353,7 +357,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, al
                     if g is not None:
                         if g._c.shape != nxt._c.shape:
                             _check_grad_shape(fn, nr, g, nxt._c.shape)
-                        _accumulate_leaf(nxt, g, create_graph, owned, capture, results if capture else None)
+                        _buffer_leaf(leaf_grads, nxt, g)
                     continue
                 k = id(nxt)
                 if g is not None:
@@ -368,6 +372,8 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, al
                 deps[k] = d
                 if d == 0:
                     ready.append(nxt)
+        for t, g in leaf_grads.values():
+            _accumulate_leaf(t, g, create_graph, capture, results if capture else None)
     finally:
         _state.enabled = prev_mode
     if capture is not None:
@@ -392,7 +398,20 @@ def _after_node(fn, in_grads, out_grads):
                     raise RuntimeError(f"Function '{fn.name()}' returned nan values in its {i}th output." + where)
 
 
-def _accumulate_leaf(t, g, create_graph, owned, capture, results):
+def _buffer_leaf(leaf_grads, t, g):
+    e = leaf_grads.get(id(t))
+    if e is None:
+        leaf_grads[id(t)] = [t, g]
+    else:
+        e[1] = e[1] + g
+
+
+def _accumulate_leaf(t, g, create_graph, capture, results):
+    if t._hooks:
+        for h in t._hooks:
+            new = h(g)
+            if new is not None:
+                g = new
     if capture is not None:
         idxs = capture.get(id(t))
         if idxs:
@@ -401,21 +420,14 @@ def _accumulate_leaf(t, g, create_graph, owned, capture, results):
         return
     if not t._requires_grad:
         return
-    if t._hooks:
-        for h in t._hooks:
-            new = h(g)
-            if new is not None:
-                g = new
+    if g.dtype != t.dtype:
+        g = g.to(t.dtype)
     if t.grad is None:
         if not create_graph:
-            g = g.detach()
-            key = g._c.storage_ptr
-            if key in owned:
-                g = g.clone()
-                key = g._c.storage_ptr
-            owned.add(key)
-            if not g._c.is_contiguous():
-                g = g.contiguous()
+            # .grad must own its memory: g may be the caller's gradient, a tensor another edge also
+            # received, or a saved forward tensor. (Stealing it when provably unshared, as torch
+            # does with use counts, would save this copy; not done yet.)
+            g = Tensor._wrap(g._c.clone())
         t.grad = g
     elif create_graph:
         t.grad = t.grad + g

@@ -148,6 +148,8 @@ inline T floor_div(T a, T b) {
     return std::floor(a / b);
   } else {
     if (b == 0) return T(0);  // checked by the op layer for integers
+    if constexpr (std::is_signed_v<T>)  // INT_MIN / -1 traps; wrap as two's complement, like torch
+      if (b == T(-1)) return T(std::make_unsigned_t<T>(0) - std::make_unsigned_t<T>(a));
     T q = a / b;
     if constexpr (std::is_signed_v<T>)
       if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
@@ -163,6 +165,8 @@ inline T py_mod(T a, T b) {
     return r;
   } else {
     if (b == 0) return T(0);
+    if constexpr (std::is_signed_v<T>)
+      if (b == T(-1)) return T(0);  // INT_MIN % -1 traps
     T r = a % b;
     if constexpr (std::is_signed_v<T>)
       if (r != 0 && ((r < 0) != (b < 0))) r += b;

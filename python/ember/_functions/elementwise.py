@@ -237,7 +237,10 @@ def sub(input, other, *, alpha=1, out=None):
 
 def rsub(input, other, *, alpha=1):
     """other - alpha * input."""
-    return add(mul(input, -alpha), other)
+    if not isinstance(other, Tensor):
+        from .._tensor_methods import _as_operand
+        other = _as_operand(other, input)
+    return sub(other, input, alpha=alpha)
 
 
 def mul(input, other, *, out=None):
@@ -388,6 +391,16 @@ def equal(input, other) -> bool:
 def _check_inplace(t):
     if _state.enabled and t._requires_grad and t.grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    b = t._base
+    if _state.enabled and b is not None and b._requires_grad and b.grad_fn is None:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+
+
+def _check_view_inplace_grad(t):
+    # The new grad_fn would be set on the view only; the base's graph would silently miss the op.
+    if t._base is not None:
+        raise RuntimeError("ember does not support in-place ops with autograd on a view; apply the op to the "
+                           "base tensor or clone() the view")
 
 
 class _InplaceBinary(Function):
@@ -401,11 +414,14 @@ class _InplaceBinary(Function):
             # The old value of `a` is needed for d/db (mul) and the result for d/db (div).
             old_a = _wrap(a._c.clone()) if op == MUL else None
             ctx.scal = None if isinstance(b, Tensor) else b
+        b_version = b._c.version if isinstance(b, Tensor) else 0  # before the write: catches b aliasing a
         _C.binary(op, a._c, _c(b), a._c, alpha)
         if op == MUL:
             ctx.save_for_backward(old_a, b if isinstance(b, Tensor) else None)
         elif op == DIV:
             ctx.save_for_backward(_wrap(a._c.clone()), b if isinstance(b, Tensor) else None)
+        if op in (MUL, DIV):
+            ctx._saved_versions = (ctx._saved_versions[0], b_version)
         out = _wrap(a._c)
         return out
 
@@ -429,6 +445,7 @@ def _inplace_binary(op, t, other, alpha=1):
     _check_inplace(t)
     if _state.enabled and (t._requires_grad or (isinstance(other, Tensor) and other._requires_grad)) \
             and op in (ADD, SUB, MUL, DIV):
+        _check_view_inplace_grad(t)
         res = _InplaceBinary.apply(t, other, op, alpha)
         t.grad_fn, t._output_nr, t._requires_grad = res.grad_fn, 0, True
         return t
@@ -519,6 +536,7 @@ def _unary_fn(op, name, grad=None, save="x", float_only=False):
     def f_(input):
         _check_inplace(input)
         if cls is not None and _state.enabled and input._requires_grad:
+            _check_view_inplace_grad(input)
             res = cls.apply(input.clone())
             input._c.copy_(res._c)
             input.grad_fn, input._output_nr = res.grad_fn, 0
