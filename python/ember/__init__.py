@@ -63,3 +63,4 @@ def result_type(a, b) -> dtype:
 
 from .io import load, save  # noqa: E402  (checkpoints: safetensors, no pickle)
 from . import optim, utils  # noqa: E402
+from . import datasets  # noqa: E402
