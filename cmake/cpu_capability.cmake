@@ -11,7 +11,9 @@ function(ember_add_cpu_capability target capability flags)
   add_library(${objlib} OBJECT ${EMBER_CPU_KERNEL_SOURCES})
   target_include_directories(${objlib} PRIVATE ${CMAKE_SOURCE_DIR}/csrc)
   target_compile_definitions(${objlib} PRIVATE CPU_CAPABILITY=${capability} CPU_CAPABILITY_${capability}=1)
-  target_compile_options(${objlib} PRIVATE ${flags} -O3 ${EMBER_WARNINGS})
+  # Kernels never read errno; with it, every sqrt keeps a scalar errno branch that blocks
+  # vectorisation (the fused Adam step ran at half speed). Results are unchanged.
+  target_compile_options(${objlib} PRIVATE ${flags} -O3 -fno-math-errno ${EMBER_WARNINGS})
   if(OpenMP_CXX_FOUND)
     target_link_libraries(${objlib} PRIVATE OpenMP::OpenMP_CXX)
   endif()

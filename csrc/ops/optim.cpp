@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace ember {
 
@@ -27,6 +28,22 @@ void check_like(const char* name, const char* what, size_t i, const Tensor& t, c
               " but its parameter has shape ", param.shape());
   EMBER_CHECK(t.is_contiguous(), ValueError, name, ": ", what, "[", i, "] must be contiguous");
   check_same_device(t, param, name);
+}
+
+// The kernels update element i of every buffer from element i of the others and are vectorised
+// on the promise that the buffers of one parameter are disjoint (see EMBER_INDEPENDENT_ITERATIONS).
+void check_disjoint(const char* name, size_t i, const std::vector<std::pair<const char*, const Tensor*>>& bufs) {
+  for (size_t x = 0; x < bufs.size(); ++x) {
+    for (size_t y = x + 1; y < bufs.size(); ++y) {
+      const Tensor& a = *bufs[x].second;
+      const Tensor& b = *bufs[y].second;
+      const char* pa = static_cast<const char*>(a.raw_data());
+      const char* pb = static_cast<const char*>(b.raw_data());
+      const int64_t na = a.numel() * itemsize(a.dtype()), nb = b.numel() * itemsize(b.dtype());
+      EMBER_CHECK(na == 0 || nb == 0 || pa + na <= pb || pb + nb <= pa, ValueError, name, ": ", bufs[x].first,
+                  " and ", bufs[y].first, " of param[", i, "] share memory; each needs its own buffer");
+    }
+  }
 }
 
 }  // namespace
@@ -70,6 +87,11 @@ void optim_step(OptimAlgo algo, const OptimHyper& hyper, const std::vector<Tenso
         a.state[k] = states[k][i].raw_data();
       }
     }
+    std::vector<std::pair<const char*, const Tensor*>> bufs = {{"the parameter", &p}, {"the gradient", &grads[i]}};
+    static const char* state_names[3] = {"state 0", "state 1", "state 2"};
+    for (size_t k = 0; k < states.size(); ++k)
+      if (!states[k].empty()) bufs.push_back({state_names[k], &states[k][i]});
+    check_disjoint(name, i, bufs);
     a.numel = p.numel();
     a.first = first.empty() ? false : bool(first[i]);
     a.coef[0] = a.coef[1] = a.coef[2] = 0.0;
