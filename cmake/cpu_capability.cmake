@@ -14,8 +14,5 @@ function(ember_add_cpu_capability target capability flags)
   # Kernels never read errno; with it, every sqrt keeps a scalar errno branch that blocks
   # vectorisation (the fused Adam step ran at half speed). Results are unchanged.
   target_compile_options(${objlib} PRIVATE ${flags} -O3 -fno-math-errno ${EMBER_WARNINGS})
-  if(OpenMP_CXX_FOUND)
-    target_link_libraries(${objlib} PRIVATE OpenMP::OpenMP_CXX)
-  endif()
   target_sources(${target} PRIVATE $<TARGET_OBJECTS:${objlib}>)
 endfunction()

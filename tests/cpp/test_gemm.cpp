@@ -5,7 +5,7 @@
 //
 // Build and run from the repository root (no CMake needed; the kernel file is compiled once
 // per instruction set, as cmake/cpu_capability.cmake does):
-//   mkdir -p /tmp/gemm_test && for isa in "DEFAULT:" "AVX2:-mavx2 -mfma -mf16c -mbmi2" "AVX512:-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2"; do g++ -O3 -std=c++17 -fopenmp -Icsrc -DCPU_CAPABILITY=${isa%%:*} -DCPU_CAPABILITY_${isa%%:*}=1 ${isa#*:} -c csrc/cpu/kernels/gemm_kernels.cpp -o /tmp/gemm_test/gemm_kernels_${isa%%:*}.o || break; done && g++ -O3 -std=c++17 -fopenmp -Icsrc tests/cpp/test_gemm.cpp csrc/cpu/gemm.cpp csrc/core/cpu_features.cpp csrc/core/parallel.cpp csrc/core/dtype.cpp /tmp/gemm_test/gemm_kernels_*.o -o /tmp/gemm_test/test_gemm && /tmp/gemm_test/test_gemm
+//   mkdir -p /tmp/gemm_test && for isa in "DEFAULT:" "AVX2:-mavx2 -mfma -mf16c -mbmi2" "AVX512:-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2"; do g++ -O3 -std=c++17 -pthread -Icsrc -DCPU_CAPABILITY=${isa%%:*} -DCPU_CAPABILITY_${isa%%:*}=1 ${isa#*:} -c csrc/cpu/kernels/gemm_kernels.cpp -o /tmp/gemm_test/gemm_kernels_${isa%%:*}.o || break; done && g++ -O3 -std=c++17 -pthread -Icsrc tests/cpp/test_gemm.cpp csrc/cpu/gemm.cpp csrc/core/cpu_features.cpp csrc/core/parallel.cpp csrc/core/dtype.cpp /tmp/gemm_test/gemm_kernels_*.o -o /tmp/gemm_test/test_gemm && /tmp/gemm_test/test_gemm
 // Without EMBER_CPU_CAPABILITY set, the binary re-runs itself once per path the CPU supports
 // (avx512, avx2, default); with it set (avx512|avx2|default), it tests that path only.
 // Exit status 0 = all passed.
