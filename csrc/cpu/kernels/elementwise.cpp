@@ -5,6 +5,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "cpu/kernels/vec_math.h"
 #include "ops/elementwise.h"
 
 namespace ember {
@@ -75,8 +76,50 @@ inline T sigmoid(T x) {
   return e / (T(1) + e);
 }
 
+// The same, branch-free on vec_math's exp so that it vectorises.
+inline float sigmoid_f32(float x) {
+  const float e = vec_math::exp_f32(x < 0.0f ? x : -x);  // exp(-|x|), NaN stays NaN
+  return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+// sin / cos of float32: vec_math's vectorised version, and libm for |x| > kTrigMax (and NaN).
+// Works through a local copy of each block so that in-place calls (out == in) can be fixed up.
+template <bool kCos>
+void trig_f32(const LoopPlan<2>& plan, char* out, char* in) {
+  run_loop<2>(plan, {out, in}, kGrain, [](char** p, const int64_t* s, int64_t n) {
+    constexpr int64_t kBlock = 256;
+    float xb[kBlock], ob[kBlock];
+    for (int64_t b = 0; b < n; b += kBlock) {
+      const int64_t m = n - b < kBlock ? n - b : kBlock;
+      if (s[1] == sizeof(float)) std::memcpy(xb, p[1] + b * sizeof(float), size_t(m) * sizeof(float));
+      else for (int64_t i = 0; i < m; ++i) xb[i] = *reinterpret_cast<const float*>(p[1] + (b + i) * s[1]);
+      int big = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        ob[i] = vec_math::sincos_f32(xb[i], kCos);
+        big |= !(std::fabs(xb[i]) <= vec_math::kTrigMax);
+      }
+      if (big) {
+        for (int64_t i = 0; i < m; ++i)
+          if (!(std::fabs(xb[i]) <= vec_math::kTrigMax)) ob[i] = kCos ? std::cos(xb[i]) : std::sin(xb[i]);
+      }
+      if (s[0] == sizeof(float)) std::memcpy(p[0] + b * sizeof(float), ob, size_t(m) * sizeof(float));
+      else for (int64_t i = 0; i < m; ++i) *reinterpret_cast<float*>(p[0] + (b + i) * s[0]) = ob[i];
+    }
+  });
+}
+
 template <typename T>
 void unary_float(UnaryOp op, const LoopPlan<2>& plan, char* out, char* in) {
+  if constexpr (std::is_same_v<T, float>) {
+    switch (op) {
+      case UnaryOp::Exp: return unary_loop<T, T>(plan, out, in, [](T x) { return vec_math::exp_f32(x); });
+      case UnaryOp::Log: return unary_loop<T, T>(plan, out, in, [](T x) { return vec_math::log_f32(x); });
+      case UnaryOp::Sigmoid: return unary_loop<T, T>(plan, out, in, [](T x) { return sigmoid_f32(x); });
+      case UnaryOp::Sin: return trig_f32<false>(plan, out, in);
+      case UnaryOp::Cos: return trig_f32<true>(plan, out, in);
+      default: break;
+    }
+  }
   switch (op) {
     case UnaryOp::Exp: return unary_loop<T, T>(plan, out, in, [](T x) { return std::exp(x); });
     case UnaryOp::Log: return unary_loop<T, T>(plan, out, in, [](T x) { return std::log(x); });

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/parallel.h"
+#include "cpu/kernels/vec_math.h"
 #include "ops/softmax.h"
 
 namespace ember {
@@ -15,6 +16,10 @@ namespace CPU_CAPABILITY {
 namespace {
 
 constexpr int64_t kBlock = 32;
+
+// exp in the softmax loops: vec_math's for float32 so that the loops vectorise, libm's for double.
+inline float exp_t(float x) { return vec_math::exp_f32(x); }
+inline double exp_t(double x) { return std::exp(x); }
 
 template <typename T>
 void softmax_rows(T* out, const T* x, int64_t rows, int64_t D, bool log) {
@@ -32,7 +37,7 @@ void softmax_rows(T* out, const T* x, int64_t rows, int64_t D, bool log) {
         for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] - shift;
       } else {
         for (int64_t d = 0; d < D; ++d) {
-          const T e = std::exp(xr[d] - m);
+          const T e = exp_t(T(xr[d] - m));
           yr[d] = e;
           sum += e;
         }
@@ -64,7 +69,7 @@ void softmax_strided(T* out, const T* x, int64_t outer, int64_t D, int64_t inner
         if (std::isinf(m[j]) && m[j] < 0) m[j] = 0;
       for (int64_t d = 0; d < D; ++d)
         for (int64_t j = 0; j < n; ++j) {
-          const T e = std::exp(xb[d * inner + j] - m[j]);
+          const T e = exp_t(T(xb[d * inner + j] - m[j]));
           if (!log) yb[d * inner + j] = e;
           sum[j] += e;
         }

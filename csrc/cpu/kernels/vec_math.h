@@ -1,0 +1,129 @@
+// float32 exp, log, sin and cos written as branch-free arithmetic, so that a loop calling them
+// vectorises in each instruction-set build (libm's expf/sinf are opaque calls: one element at a
+// time). Accuracy against the correctly rounded result, checked by tests/test_vec_math.py over
+// every float32 exponent range: exp and log within 2 ulp, sin and cos within 2 ulp for
+// |x| <= kTrigMax (callers send larger |x| to libm). NaN, infinities, zeros and subnormals give
+// libm's answers.
+//
+// Methods (Cephes / fdlibm): exp by n = round(x / ln2) and a degree-6 polynomial on the remainder,
+// scaled by 2^n in two steps so subnormal results come out right; log by splitting off the
+// exponent and a polynomial in the mantissa around 1; sin/cos by reducing x modulo pi/2 in double
+// precision and fdlibm's float kernels on the remainder.
+//
+// Included only by files under csrc/cpu/kernels/: everything here lives in the per-ISA namespace,
+// so each build gets its own copy (one shared inline definition would let the linker pick an
+// AVX-512 body for the portable path).
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+namespace ember {
+namespace CPU_CAPABILITY {
+namespace vec_math {
+
+inline int32_t bits_of(float x) {
+  int32_t i;
+  std::memcpy(&i, &x, 4);
+  return i;
+}
+inline float float_of(int32_t i) {
+  float x;
+  std::memcpy(&x, &i, 4);
+  return x;
+}
+inline int64_t bits_of(double x) {
+  int64_t i;
+  std::memcpy(&i, &x, 8);
+  return i;
+}
+
+// 2^n for integer-valued n in [-126, 127].
+inline float pow2i(float n) { return float_of((int32_t(n) + 127) << 23); }
+
+inline float exp_f32(float x) {
+  constexpr float kMax = 88.72283935546875f;    // above: exp overflows to inf
+  constexpr float kMin = -103.97208404541015625f;  // below: exp underflows to 0
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;  // ln2 = hi + lo, hi exact in 9 bits
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
+  float xc = x < kMin ? kMin : x;
+  xc = xc > kMax ? kMax : xc;
+  xc = x != x ? 0.0f : xc;  // NaN: keep the integer conversions below defined; the result is x
+  const float n = (xc * kLog2e + kRound) - kRound;
+  float r = xc - n * kLn2Hi;
+  r = r - n * kLn2Lo;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * (r * r) + r + 1.0f;
+  // 2^n with n in [-150, 128]: two factors, each a normal float.
+  const float n1 = float(int32_t(n) / 2);
+  y = y * pow2i(n1) * pow2i(n - n1);
+  y = x > kMax ? std::numeric_limits<float>::infinity() : y;
+  y = x < kMin ? 0.0f : y;
+  return x != x ? x : y;
+}
+
+inline float log_f32(float x) {
+  constexpr float kSqrtHalf = 0.707106781186547524f;
+  constexpr float kMinNormal = 1.17549435e-38f;
+  // Subnormals: scale into the normal range first.
+  const bool sub = x < kMinNormal;
+  const float xs = sub ? x * 8388608.0f : x;  // 2^23
+  const int32_t b = bits_of(xs);
+  float e = float(((b >> 23) & 0xff) - 126) - (sub ? 23.0f : 0.0f);
+  float m = float_of((b & 0x007fffff) | 0x3f000000);  // mantissa in [0.5, 1)
+  const bool low = m < kSqrtHalf;
+  e = low ? e - 1.0f : e;
+  m = low ? m + m - 1.0f : m - 1.0f;  // now m = mantissa - 1 in [sqrt(1/2) - 1, sqrt(2) - 1)
+  const float z = m * m;
+  float p = 7.0376836292e-2f;
+  p = p * m - 1.1514610310e-1f;
+  p = p * m + 1.1676998740e-1f;
+  p = p * m - 1.2420140846e-1f;
+  p = p * m + 1.4249322787e-1f;
+  p = p * m - 1.6668057665e-1f;
+  p = p * m + 2.0000714765e-1f;
+  p = p * m - 2.4999993993e-1f;
+  p = p * m + 3.3333331174e-1f;
+  float y = p * m * z;
+  y = y + e * -2.12194440e-4f;
+  y = y - 0.5f * z;
+  y = m + y + e * 0.693359375f;
+  const float inf = std::numeric_limits<float>::infinity();
+  y = x == inf ? inf : y;
+  y = x == 0.0f ? -inf : y;
+  y = x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : y;
+  return x != x ? x : y;
+}
+
+// |x| up to which sin_f32/cos_f32 hold their accuracy; callers use libm beyond.
+constexpr float kTrigMax = 65536.0f;
+
+// sin (want_cos = false) or cos of x: x = j pi/2 + r with |r| <= pi/4, in double.
+inline float sincos_f32(float x, bool want_cos) {
+  constexpr double kTwoOverPi = 6.36619772367581382433e-01;
+  constexpr double kPio2Hi = 1.57079632673412561417e+00, kPio2Lo = 6.07710050650619224932e-11;
+  constexpr double kRound = 6755399441055744.0;  // 1.5 * 2^52
+  const double xd = x;
+  const double jr = xd * kTwoOverPi + kRound;
+  const double j = jr - kRound;
+  const int64_t q = bits_of(jr) + (want_cos ? 1 : 0);  // cos(x) = sin(x + pi/2)
+  const double r = (xd - j * kPio2Hi) - j * kPio2Lo;
+  const double z = r * r, w = z * z;
+  // fdlibm __kernel_sindf / __kernel_cosdf
+  const double s = (r + r * z * (-0.166666666416265235595 + z * 0.0083333293858894631756)) +
+                   r * z * w * (-0.000198393348360966317347 + z * 0.0000027183114939898219064);
+  const double c = ((1.0 + z * -0.499999997251031003120) + w * 0.0416666233237390631894) +
+                   (w * z) * (-0.00138867637746099294692 + z * 0.0000243904487962774090654);
+  const double v = (q & 1) ? c : s;
+  return float((q & 2) ? -v : v);
+}
+
+}  // namespace vec_math
+}  // namespace CPU_CAPABILITY
+}  // namespace ember
