@@ -118,6 +118,31 @@ def test_linear_and_addmm_gradients():
                                     (_req(4), _req(3, 5, seed=3), _req(5, 4, seed=4)))
 
 
+@pytest.mark.parametrize("act", [None, "relu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_fused_backward_matches_numpy_on_strided_input(act, bias):
+    # backward without create_graph takes the one-call C++ path (_C.linear_backward)
+    rng = np.random.default_rng(7)
+    xn, wn, bn, gn = (rng.standard_normal(s) for s in ((3, 5, 7), (33, 5), (33,), (3, 7, 33)))
+    x = ember.tensor(xn, dtype=ember.float64).transpose(1, 2).requires_grad_()  # (3, 7, 5), non-contiguous
+    x.retain_grad()
+    w = ember.tensor(wn, requires_grad=True, dtype=ember.float64)
+    b = ember.tensor(bn, requires_grad=True, dtype=ember.float64) if bias else None
+    y = linear(x, w, b, activation=act)
+    y.backward(ember.tensor(gn, dtype=ember.float64))
+    pre = xn.transpose(0, 2, 1) @ wn.T + (bn if bias else 0)
+    g = gn * (pre > 0) if act == "relu" else gn
+    np.testing.assert_allclose(x.grad.numpy(), g @ wn, rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), g.reshape(-1, 33).T @ xn.transpose(0, 2, 1).reshape(-1, 5), rtol=1e-12)
+    if bias:
+        np.testing.assert_allclose(b.grad.numpy(), g.reshape(-1, 33).sum(0), rtol=1e-12)
+    # only the weight needs a gradient
+    x2 = ember.tensor(xn.transpose(0, 2, 1).copy(), dtype=ember.float64)
+    w.grad = None
+    linear(x2, w, b, activation=act).backward(ember.tensor(gn, dtype=ember.float64))
+    np.testing.assert_allclose(w.grad.numpy(), g.reshape(-1, 33).T @ xn.transpose(0, 2, 1).reshape(-1, 5), rtol=1e-12)
+
+
 def test_shape_and_dtype_errors_are_clear():
     with pytest.raises(ValueError, match=r"mat1 and mat2 shapes cannot be multiplied \(32x512 and 256x10\)"):
         ember.randn(32, 512) @ ember.randn(256, 10)

@@ -1,4 +1,5 @@
-// Binds matrix products: _C.matmul, _C.addmm (fused bias/activation epilogue), _C.linear.
+// Binds matrix products: _C.matmul, _C.addmm (fused bias/activation epilogue), _C.linear and
+// _C.linear_backward.
 #include "bindings/convert.h"
 #include "bindings/registry.h"
 #include "ops/linalg.h"
@@ -26,6 +27,18 @@ EMBER_BINDINGS(linalg) {
           return linear(x, w, pb, GemmActivation(act));
         },
         py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("act") = 0);
+  // Returns (dx, dw, db) with None for the ones not asked for.
+  m.def("linear_backward", [](const Tensor& dy, const Tensor& x, const Tensor& w, py::object y, int act,
+                              bool need_dx, bool need_dw, bool need_db) {
+    const Tensor* py_ = y.is_none() ? nullptr : &y.cast<const Tensor&>();
+    LinearGrads r;
+    {
+      py::gil_scoped_release nogil;
+      r = linear_backward(dy, x, w, py_, GemmActivation(act), need_dx, need_dw, need_db);
+    }
+    auto opt = [](const Tensor& t) { return t.defined() ? py::cast(t) : py::object(py::none()); };
+    return py::make_tuple(opt(r.dx), opt(r.dw), opt(r.db));
+  });
 }
 
 }  // namespace ember

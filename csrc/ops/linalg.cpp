@@ -4,6 +4,7 @@
 
 #include "ops/copy.h"
 #include "ops/elementwise.h"
+#include "ops/reduce.h"
 
 namespace ember {
 namespace {
@@ -186,6 +187,38 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, GemmActivati
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   out_shape.push_back(w.size(0));
   return y.as_strided(out_shape, contiguous_strides(out_shape), 0);
+}
+
+LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor* y, GemmActivation act,
+                            bool need_dx, bool need_dw, bool need_db) {
+  check_float_pair(x, w, "linear_backward");
+  EMBER_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1), ValueError,
+              "linear_backward: input ", x.shape(), " does not match weight ", w.shape());
+  Shape y_shape(x.shape().begin(), x.shape().end() - 1);
+  y_shape.push_back(w.size(0));
+  EMBER_CHECK(dy.shape() == y_shape, ValueError, "linear_backward: grad_output has shape ", dy.shape(),
+              " but the output has shape ", y_shape);
+  Tensor g = dy;
+  if (act == GemmActivation::ReLU) {
+    EMBER_CHECK(y != nullptr && y->shape() == y_shape, ValueError, "linear_backward: ReLU needs the forward output");
+    g = binary(BinaryOp::ReluBackward, Operand::of(dy), Operand::of(*y));
+  }
+  const int64_t out_f = w.size(0), in_f = w.size(1), M = shape_numel(y_shape) / std::max<int64_t>(out_f, 1);
+  const Tensor gc = g.contiguous();
+  const Tensor g2 = gc.as_strided({M, out_f}, {out_f, 1}, gc.offset());
+  LinearGrads r;
+  if (need_dx) {
+    const Tensor dx = addmm(nullptr, g2, w, 0.0, 1.0, nullptr, GemmActivation::None, nullptr);
+    r.dx = dx.as_strided(x.shape(), contiguous_strides(x.shape()), 0);
+  }
+  if (need_dw) {
+    const Tensor xc = x.contiguous();
+    const Tensor x2 = xc.as_strided({M, in_f}, {in_f, 1}, xc.offset());
+    const Tensor g2t = gc.as_strided({out_f, M}, {1, out_f}, gc.offset());
+    r.dw = addmm(nullptr, g2t, x2, 0.0, 1.0, nullptr, GemmActivation::None, nullptr);
+  }
+  if (need_db) r.db = reduce(ReduceOp::Sum, g2, {0}, false, g2.dtype());
+  return r;
 }
 
 }  // namespace ember

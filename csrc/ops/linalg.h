@@ -18,4 +18,13 @@ Tensor addmm(const Tensor* c, const Tensor& a, const Tensor& b, double beta, dou
 // leading dims of x when they can be viewed as one (no copy), with the epilogue fused.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, GemmActivation act);
 
+// Gradients of y = act(x @ w^T + bias) from dy, in one call: {dx, dw, db}, each left undefined
+// unless asked for. With act = ReLU, `y` (the forward output) masks dy first.
+//   dx = dY W   (..., in);   dW = dY^T X   (out, in);   db = sum of the rows of dY   (out)
+struct LinearGrads {
+  Tensor dx, dw, db;
+};
+LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor* y, GemmActivation act,
+                            bool need_dx, bool need_dw, bool need_db);
+
 }  // namespace ember

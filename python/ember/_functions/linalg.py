@@ -96,6 +96,10 @@ def mv(input, vec):
 
 
 def outer(input, vec2):
+    # Without this check, 2-D inputs would silently broadcast into a 3-D result.
+    for name, v in (("self", input), ("vec2", vec2)):
+        if v.dim() != 1:
+            raise ValueError(f"outer: Expected 1-D argument {name}, but got {v.dim()}-D (shape {list(v.shape)})")
     return unsqueeze(input, 1) * unsqueeze(vec2, 0)
 
 
@@ -151,6 +155,12 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, g):
         x, w, y = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        if not _state.enabled:  # no graph of the backward wanted: one fused C++ call
+            dx, dw, db = _C.linear_backward(g._c, x._c, w._c, None if y is None else y._c, ctx.act,
+                                            need[0], need[1], need[2])
+            return (None if dx is None else _wrap(dx), None if dw is None else _wrap(dw),
+                    None if db is None else _wrap(db), None)
         if ctx.act == ACT_RELU:
             g = relu_backward(g, y)
         out_f, in_f = w.shape
