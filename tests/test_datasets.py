@@ -266,3 +266,15 @@ def test_cifar10_missing_and_restricted_unpickler(tmp_path):
     (folder / "test_batch").write_bytes(pickle.dumps({"data": Evil(), "labels": [0]}, protocol=4))
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
         datasets.CIFAR10(tmp_path, train=False)
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_cifar_batch_pickled_by_python3_with_old_protocols_reads(tmp_path, protocol):
+    # protocol <= 2 from Python 3 stores numpy's bytes through _codecs.encode
+    from ember.datasets.vision import load_cifar_batch
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (5, 3072), dtype=np.uint8)
+    path = tmp_path / "batch"
+    path.write_bytes(pickle.dumps({"data": data, "labels": [1, 2, 3, 4, 5]}, protocol=protocol))
+    got, labels = load_cifar_batch(str(path))
+    assert np.array_equal(got.reshape(5, -1), data) and labels.tolist() == [1, 2, 3, 4, 5]

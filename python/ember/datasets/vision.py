@@ -187,6 +187,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return np.ndarray
         if module == "numpy" and name == "dtype":
             return np.dtype
+        if module == "_codecs" and name == "encode":  # Python 3 pickles (protocol <= 2) store bytes this way
+            import codecs
+            return codecs.encode
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a CIFAR batch")
 
 
