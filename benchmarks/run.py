@@ -124,8 +124,16 @@ def _time_steps(runner, n):
     return (time.perf_counter() - t0) / n
 
 
+# Idle time before each sample. Both frameworks keep their worker threads spinning for a while
+# after their last parallel region (torch's libgomp for milliseconds by default, ember's pool for
+# 0.1 ms); without a pause the previous sample's spinning threads could hold the cores during the
+# first steps of the next one. The pause treats both frameworks alike.
+SETTLE_S = 0.05
+
+
 def _interleaved(runners, reps, warmup, min_sample_s=0.02):
-    """Warm-up, pick `inner` so a sample lasts >= min_sample_s, then alternate samples; median s/step."""
+    """Warm-up, pick `inner` so a sample lasts >= min_sample_s, then alternate samples (each after
+    SETTLE_S of idle time); median s/step."""
     for r in runners.values():
         for _ in range(warmup):
             r.step()
@@ -134,6 +142,7 @@ def _interleaved(runners, reps, warmup, min_sample_s=0.02):
     samples = {k: [] for k in runners}
     for _ in range(reps):
         for k, r in runners.items():
+            time.sleep(SETTLE_S)
             samples[k].append(_time_steps(r, inner))
     return {k: statistics.median(v) for k, v in samples.items()}, inner
 
