@@ -1,4 +1,5 @@
-// Binds the C++ tensor (as _C.TensorImpl), creation, copies and random fills.
+// Binds the C++ tensor (as _C.TensorImpl), creation, copies and random fills. Calls that run a
+// kernel or may wait release the GIL once their Python arguments are converted.
 #include <pybind11/stl.h>
 
 #include "bindings/convert.h"
@@ -20,7 +21,11 @@ py::tuple to_tuple(const Shape& v) {
 py::object item(const Tensor& t) {
   EMBER_CHECK(t.numel() == 1, ValueError, "a Tensor with ", t.numel(),
               " elements cannot be converted to Scalar");
-  Tensor c = t.device().is_cpu() ? t : t.to(t.dtype(), kCPU);
+  Tensor c = t;
+  if (!t.device().is_cpu()) {
+    py::gil_scoped_release nogil;  // waits for the device
+    c = t.to(t.dtype(), kCPU);
+  }
   switch (c.dtype()) {
     case DType::Bool: return py::bool_(*c.data<bool>());
     case DType::UInt8: return py::int_(*c.data<uint8_t>());
@@ -81,8 +86,10 @@ EMBER_BINDINGS(tensor) {
     return Tensor::empty(shape, to_dtype(dtype), to_device(dev_type, dev_index));
   });
   m.def("full", [](const std::vector<int64_t>& shape, py::handle value, int dtype, int dev_type, int dev_index) {
+    const Scalar s = to_scalar(value);
+    py::gil_scoped_release nogil;
     Tensor t = Tensor::empty(shape, to_dtype(dtype), to_device(dev_type, dev_index));
-    fill_(t, to_scalar(value));
+    fill_(t, s);
     return t;
   });
 
@@ -108,6 +115,7 @@ EMBER_BINDINGS(tensor) {
         py::arg("t"), py::arg("kind"), py::arg("a") = 0.0, py::arg("b") = 1.0, py::arg("ia") = 0,
         py::arg("ib") = 2, py::arg("generator") = nullptr);
   m.def("randperm", [](int64_t n, int dtype, int dev_type, int dev_index, Generator* gen) {
+          py::gil_scoped_release nogil;
           return randperm(n, to_dtype(dtype), to_device(dev_type, dev_index), gen);
         },
         py::arg("n"), py::arg("dtype"), py::arg("dev_type"), py::arg("dev_index"), py::arg("generator") = nullptr);
@@ -122,7 +130,8 @@ EMBER_BINDINGS(tensor) {
     return d;
   });
   m.def("reset_peak_memory_stats", [](int dev_type) { get_allocator(DeviceType(dev_type))->reset_peak(); });
-  m.def("empty_cache", [](int dev_type) { get_allocator(DeviceType(dev_type))->empty_cache(); });
+  m.def("empty_cache", [](int dev_type) { get_allocator(DeviceType(dev_type))->empty_cache(); },
+        py::call_guard<py::gil_scoped_release>());
 }
 
 }  // namespace ember

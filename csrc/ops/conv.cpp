@@ -79,6 +79,9 @@ Conv2dGeometry make_geometry(const Shape& xs, const Shape& ws, const ConvOptions
   g.padT = o.padding[0], g.padL = o.padding[2];
   g.dilH = o.dilation.first, g.dilW = o.dilation.second;
   g.G = o.groups;
+  // A zero-size kernel would pass the size check below and give an output larger than the input.
+  EMBER_CHECK(g.kH > 0 && g.kW > 0, ValueError, "kernel size should be greater than zero, but got kernel_height: ",
+              g.kH, " kernel_width: ", g.kW, " (weight of size ", ws, ")");
   EMBER_CHECK(ws[0] % g.G == 0, ValueError, "Given groups=", g.G, ", expected weight to be divisible by ", g.G,
               " at dimension 0, but got weight of shape ", ws, " instead");
   if (!transposed) {

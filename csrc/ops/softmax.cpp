@@ -140,7 +140,7 @@ std::tuple<Tensor, Tensor, double> cross_entropy_forward(const Tensor& input, co
   XentSetup st = setup_xent(input, target, weight, ignore_index, label_smoothing, log_probs_input, true);
   XentArgs& a = st.args;
   Tensor loss = Tensor::empty(st.loss_shape, input.dtype(), input.device());
-  Tensor lse = Tensor::empty(st.loss_shape, input.dtype(), input.device());
+  Tensor lse = Tensor::empty(st.loss_shape, DType::Float64, input.device());
   Tensor denom = Tensor::empty(st.loss_shape, input.dtype(), input.device());
   a.loss = static_cast<char*>(loss.raw_data());
   a.lse = static_cast<char*>(lse.raw_data());

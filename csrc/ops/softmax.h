@@ -48,6 +48,9 @@ struct XentArgs {
   bool log_probs_input = false;
   // forward outputs, (N, S) each
   char* loss = nullptr;
+  // log(sum(exp(x - max))) per position, float64 whatever the input dtype; the backward recomputes
+  // the max. Storing logsumexp itself would round it to the spacing of the max (float32: 0.001 at
+  // 1e4, 1 at 1e7), and p = exp(x - lse) would inherit that error.
   char* lse = nullptr;
   char* denom = nullptr;  // weight of the position's target (0 when ignored), 1 for prob targets
   // backward: dinput = grad[pos * grad_stride] * scale * d(loss_pos)/d(input)

@@ -231,6 +231,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     start, end, step = vals
+    if not all(math.isfinite(v) for v in vals):
+        raise ValueError(f"arange: unsupported range: {start} -> {end} (step {step})")
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     if (end - start) / step < 0:
@@ -307,6 +309,9 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
         m = mean if isinstance(mean, Tensor) else None
         s = std if isinstance(std, Tensor) else None
         ref = m if m is not None else s
+        if s is not None and s.numel() and not builtins.float(s.detach().amin()) >= 0:
+            raise ValueError(f"normal expects all elements of std >= 0.0, but found std min "
+                             f"{builtins.float(s.detach().amin())}")
         z = randn(ref.shape, generator=generator, dtype=ref.dtype, device=ref.device)
         return (z * std + mean).detach()
     if size is None:
@@ -323,6 +328,11 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
         out = empty(input.shape, dtype=input.dtype, device=input.device)
         _C.random_fill_(out._c, _BERNOULLI, builtins.float(p), 0.0, 0, 2, _gen(generator))
         return out
+    if input.numel():
+        # `u < p` would quietly treat p < 0 as 0, p > 1 as 1 and NaN as 0; torch rejects them.
+        lo, hi = builtins.float(input.detach().amin()), builtins.float(input.detach().amax())
+        if not (0.0 <= lo and hi <= 1.0):
+            raise ValueError(f"bernoulli: expected all probabilities in [0, 1], but got values in [{lo}, {hi}]")
     u = rand(input.shape, generator=generator, dtype=input.dtype, device=input.device)
     return (u < input).to(input.dtype)
 

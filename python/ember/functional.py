@@ -162,6 +162,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if momentum is None:
         raise NotImplementedError("batch_norm: momentum=None (cumulative moving average) is not supported")
     momentum, eps = builtins.float(momentum), builtins.float(eps)
+    if not eps >= 0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
     if _needs_grad(input, weight, bias):
         return _BatchNorm.apply(input, weight, bias, running_mean, running_var, training, momentum, eps)
     return _wrap(_C.batch_norm(input._c, _opt(running_mean), _opt(running_var), _opt(weight), _opt(bias),
@@ -282,7 +284,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                          builtins.bool(count_include_pad), builtins.int(divisor_override or 0)), False)
 
 
-def _adaptive_size(input, output_size):
+def _adaptive_size(input, output_size, name):
+    if input.dim() not in (3, 4):
+        raise ValueError(f"{name}(): Expected 3D or 4D tensor, but got input of shape {list(input.shape)}")
     if isinstance(output_size, numbers.Integral):
         output_size = (output_size, output_size)
     output_size = tuple(output_size)
@@ -294,13 +298,13 @@ def _adaptive_size(input, output_size):
 
 
 def adaptive_avg_pool2d(input, output_size):
-    return _pool(input, (_ADAPTIVE_AVG, _adaptive_size(input, output_size), (1, 1), (0, 0), (1, 1), False, True, 0),
-                 False)
+    size = _adaptive_size(input, output_size, "adaptive_avg_pool2d")
+    return _pool(input, (_ADAPTIVE_AVG, size, (1, 1), (0, 0), (1, 1), False, True, 0), False)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
-    return _pool(input, (_ADAPTIVE_MAX, _adaptive_size(input, output_size), (1, 1), (0, 0), (1, 1), False, True, 0),
-                 return_indices)
+    size = _adaptive_size(input, output_size, "adaptive_max_pool2d")
+    return _pool(input, (_ADAPTIVE_MAX, size, (1, 1), (0, 0), (1, 1), False, True, 0), return_indices)
 
 
 # ---- activations --------------------------------------------------------------------------------
@@ -537,14 +541,58 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     return _reduce(ew.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta)), reduction)
 
 
+def _check_float_target(input, target, name):
+    # A bool or integer target would be promoted silently; torch refuses it, and so do we.
+    if not target.dtype.is_floating_point:
+        raise TypeError(f"{name}: expected a floating-point target like the input ({input.dtype.name}), "
+                        f"but got target of dtype {target.dtype.name}")
+
+
+def _bce_terms(x, y):
+    """-(y log x + (1-y) log(1-x)), each log clamped at -100 as in torch."""
+    return -(y * x.log().clamp_min(-100) + (1 - y) * (1 - x).log().clamp_min(-100))
+
+
+class _BinaryCrossEntropy(Function):
+    """BCE with torch's input gradient (x - y) / max(x (1 - x), 1e-12): finite at x = 0 and 1, where
+    the chain rule through the clamped logs would give 0 * inf = NaN."""
+
+    @staticmethod
+    def forward(ctx, x, y, weight):
+        loss = _bce_terms(x, y)
+        ctx.save_for_backward(x, y, weight, loss if ctx.needs_input_grad[2] else None)
+        return loss if weight is None else loss * weight
+
+    @staticmethod
+    def backward(ctx, g):
+        from ._functions.elementwise import sum_to
+        x, y, weight, loss = ctx.saved_tensors
+        gw = None if weight is None else g * weight
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = sum_to((g if gw is None else gw) * (x - y) / (x * (1 - x)).clamp_min(1e-12), x.shape)
+        if ctx.needs_input_grad[1]:
+            gy = sum_to((g if gw is None else gw) * ((1 - x).log().clamp_min(-100) - x.log().clamp_min(-100)),
+                        y.shape)
+        dweight = sum_to(g * loss, weight.shape) if ctx.needs_input_grad[2] else None
+        return gx, gy, dweight
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """-(y log x + (1-y) log(1-x)), each log clamped at -100 as in torch."""
     reduction = _reduction_code(reduction, size_average, reduce)
     _check_same_size(input, target, "binary_cross_entropy")
-    loss = -(target * input.log().clamp_min(-100) + (1 - target) * (1 - input).log().clamp_min(-100))
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    _check_float_target(input, target, "binary_cross_entropy")
+    if input.numel():
+        # Probabilities outside [0, 1] (or NaN) give a meaningless loss; torch rejects them.
+        lo, hi = builtins.float(input.detach().amin()), builtins.float(input.detach().amax())
+        if not (0.0 <= lo and hi <= 1.0):
+            raise ValueError(f"binary_cross_entropy: all elements of input should be between 0 and 1, "
+                             f"but got values in [{lo}, {hi}]")
+    if _needs_grad(input, target, weight):
+        return _reduce(_BinaryCrossEntropy.apply(input, target, weight), reduction)
+    loss = _bce_terms(input, target)
+    return _reduce(loss if weight is None else loss * weight, reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
@@ -552,6 +600,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     """Stable form: max(x, 0) - x*y + log1p(exp(-|x|)) (with pos_weight: torch's log-weight form)."""
     reduction = _reduction_code(reduction, size_average, reduce)
     _check_same_size(input, target, "binary_cross_entropy_with_logits")
+    _check_float_target(input, target, "binary_cross_entropy_with_logits")
     softplus_neg = (-input.abs()).exp().log1p() + (-input).clamp_min(0)  # log(1 + exp(-x))
     if pos_weight is not None:
         log_weight = (pos_weight - 1) * target + 1

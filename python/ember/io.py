@@ -210,11 +210,23 @@ def _parse_header(buf: bytes):
             raise ValueError(f"ember.load: tensor {name!r} of dtype {dtype} and shape {shape} needs {nbytes} "
                              f"bytes but data_offsets [{begin}, {end}] span {end - begin}")
         entries.append((name, dtype, shape, begin, end))
+    # The format requires the tensors to tile the data section exactly: "The byte buffer needs to be
+    # entirely indexed, and cannot contain holes. This prevents the creation of polyglot files."
+    # The reference reader rejects holes and trailing bytes, and so does ember.
     ordered = sorted(entries, key=lambda e: (e[3], e[4]))
-    for prev, cur in zip(ordered, ordered[1:]):
-        if cur[3] < prev[4]:
-            raise ValueError(f"ember.load: tensors {prev[0]!r} [{prev[3]}, {prev[4]}] and {cur[0]!r} "
-                             f"[{cur[3]}, {cur[4]}] overlap")
+    covered, prev = 0, None
+    for cur in ordered:
+        name, _, _, begin, end = cur
+        if begin < covered:
+            raise ValueError(f"ember.load: tensors {prev[0]!r} [{prev[3]}, {prev[4]}] and {name!r} "
+                             f"[{begin}, {end}] overlap")
+        if begin > covered:
+            raise ValueError(f"ember.load: bytes [{covered}, {begin}] of the data section belong to no tensor "
+                             f"(a hole before {name!r}); safetensors files must not contain holes")
+        covered, prev = end, cur
+    if covered != data_len:
+        raise ValueError(f"ember.load: the data section has {data_len} bytes but its tensors cover only "
+                         f"{covered}; safetensors files must not have trailing bytes")
     return metadata or {}, entries, 8 + n
 
 

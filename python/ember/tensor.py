@@ -233,6 +233,12 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self._c.shape[0]
 
+    def __iter__(self):
+        # Without this, Python's sequence fallback would iterate a 0-d tensor as empty, silently.
+        if self._c.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._c.shape[0]))
+
     def __bool__(self):
         if self._c.numel != 1:
             raise RuntimeError(f"Boolean value of Tensor with {self._c.numel} elements is ambiguous")
@@ -333,7 +339,9 @@ def _format_tensor(t: Tensor) -> str:
             if big:
                 kwargs.update(precision=4, floatmode="fixed", formatter={"float_kind": lambda x: f"{x:.4e}"})
             elif integral:
-                kwargs.update(precision=0, floatmode="fixed", formatter={"float_kind": lambda x: f"{x:.0f}."})
+                # torch prints whole numbers as "3." but non-finite values as "nan" and "inf".
+                kwargs.update(precision=0, floatmode="fixed",
+                              formatter={"float_kind": lambda x: f"{x:.0f}." if np.isfinite(x) else f"{x}"})
             else:
                 kwargs.update(precision=4, floatmode="fixed")
         elif a.dtype == np.bool_:

@@ -3,8 +3,9 @@
 // contiguous-row fast path; otherwise blocks of kBlock adjacent columns are reduced together so
 // that the inner loops stay contiguous (no transposed copies).
 // Cross-entropy: N = batch, C = classes, S = spatial positions; one position at a time, the
-// probabilities are never materialised: forward keeps lse = logsumexp(x), backward recomputes
-// p = exp(x - lse) from the logits.
+// probabilities are never materialised: forward keeps log_sum = log(sum(exp(x - m))) with m the
+// row max, backward recomputes m and p = exp((x - m) - log_sum) from the logits. Subtracting m
+// first keeps log p exact at large |x|, where x - (m + log_sum) would cancel catastrophically.
 #include <cmath>
 
 #include "core/parallel.h"
@@ -16,6 +17,14 @@ namespace CPU_CAPABILITY {
 namespace {
 
 constexpr int64_t kBlock = 32;
+
+// Row max of a softmax row (NaN wins, as in torch); a row of -inf gives 0 so that exp(-inf - 0) = 0.
+template <typename T>
+T row_max(const T* x, int64_t n, int64_t stride) {
+  T m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) m = x[i * stride] > m || x[i * stride] != x[i * stride] ? x[i * stride] : m;
+  return std::isinf(m) && m < 0 ? T(0) : m;
+}
 
 // exp in the softmax loops: vec_math's for float32 so that the loops vectorise, libm's for double.
 inline float exp_t(float x) { return vec_math::exp_f32(x); }
@@ -33,8 +42,10 @@ void softmax_rows(T* out, const T* x, int64_t rows, int64_t D, bool log) {
       double sum = 0;
       if (log) {
         for (int64_t d = 0; d < D; ++d) sum += std::exp(double(xr[d] - m));
-        const T shift = T(m + std::log(sum));
-        for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] - shift;
+        // (x - m) - log(sum), not x - (m + log(sum)): with |m| ~ 1e4 or more, m + log(sum) rounds
+        // log(sum) to the spacing of m in float32 (0.001 at 1e4, 1 at 1e7).
+        const T log_sum = T(std::log(sum));
+        for (int64_t d = 0; d < D; ++d) yr[d] = (xr[d] - m) - log_sum;
       } else {
         for (int64_t d = 0; d < D; ++d) {
           const T e = exp_t(T(xr[d] - m));
@@ -74,10 +85,10 @@ void softmax_strided(T* out, const T* x, int64_t outer, int64_t D, int64_t inner
           sum[j] += e;
         }
       if (log) {
-        T shift[kBlock];
-        for (int64_t j = 0; j < n; ++j) shift[j] = T(m[j] + std::log(sum[j]));
+        T log_sum[kBlock];  // (x - m) - log(sum), as in softmax_rows
+        for (int64_t j = 0; j < n; ++j) log_sum[j] = T(std::log(sum[j]));
         for (int64_t d = 0; d < D; ++d)
-          for (int64_t j = 0; j < n; ++j) yb[d * inner + j] = xb[d * inner + j] - shift[j];
+          for (int64_t j = 0; j < n; ++j) yb[d * inner + j] = (xb[d * inner + j] - m[j]) - log_sum[j];
       } else {
         T inv[kBlock];
         for (int64_t j = 0; j < n; ++j) inv[j] = T(1.0 / sum[j]);
@@ -142,23 +153,23 @@ void xent_forward_impl(const XentArgs& a) {
   const T* w = reinterpret_cast<const T*>(a.weight);
   const T* prob = reinterpret_cast<const T*>(a.target_prob);
   T* loss = reinterpret_cast<T*>(a.loss);
-  T* lse_out = reinterpret_cast<T*>(a.lse);
+  double* log_sum_out = reinterpret_cast<double*>(a.lse);  // float64 whatever T is: see softmax.h
   T* denom = reinterpret_cast<T*>(a.denom);
   const double ls = a.label_smoothing;
   parallel_for(0, a.N * S, std::max<int64_t>(1, 8192 / std::max<int64_t>(C, 1)), [&](int64_t p0, int64_t p1) {
     for (int64_t pos = p0; pos < p1; ++pos) {
       const int64_t n = pos / S, s = pos % S;
       const T* x = in + n * C * S + s;  // class c at x[c * S]
-      double lse = 0;
+      // logp(c) = (x_c - m) - log_sum; nll_loss's input already is logp (m = log_sum = 0)
+      double m = 0, log_sum = 0;
       if (!a.log_probs_input) {
-        T m = -INFINITY;
-        for (int64_t c = 0; c < C; ++c) m = x[c * S] > m || x[c * S] != x[c * S] ? x[c * S] : m;
-        if (std::isinf(m) && m < 0) m = 0;
+        m = double(row_max(x, C, S));
         double sum = 0;
-        for (int64_t c = 0; c < C; ++c) sum += std::exp(double(x[c * S] - m));
-        lse = double(m) + std::log(sum);
+        for (int64_t c = 0; c < C; ++c) sum += std::exp(double(x[c * S]) - m);
+        log_sum = std::log(sum);
       }
-      lse_out[pos] = T(lse);
+      log_sum_out[pos] = log_sum;
+      const auto logp = [&](int64_t c) { return (double(x[c * S]) - m) - log_sum; };
       double l = 0, den = 1;
       if (a.target_idx) {
         const int64_t t = a.target_idx[pos];
@@ -168,10 +179,10 @@ void xent_forward_impl(const XentArgs& a) {
           continue;
         }
         const double wt = w ? double(w[t]) : 1.0;
-        l = -(1 - ls) * wt * (double(x[t * S]) - lse);
+        l = -(1 - ls) * wt * logp(t);
         if (ls > 0) {
           double sm = 0;
-          for (int64_t c = 0; c < C; ++c) sm += (w ? double(w[c]) : 1.0) * (double(x[c * S]) - lse);
+          for (int64_t c = 0; c < C; ++c) sm += (w ? double(w[c]) : 1.0) * logp(c);
           l -= ls / double(C) * sm;
         }
         den = wt;
@@ -179,7 +190,7 @@ void xent_forward_impl(const XentArgs& a) {
         const T* y = prob + n * C * S + s;
         for (int64_t c = 0; c < C; ++c) {
           const double q = (w ? double(w[c]) : 1.0) * ((1 - ls) * double(y[c * S]) + ls / double(C));
-          l -= q * (double(x[c * S]) - lse);
+          l -= q * logp(c);
         }
       }
       loss[pos] = T(l);
@@ -194,7 +205,7 @@ void xent_backward_impl(const XentArgs& a) {
   const T* in = reinterpret_cast<const T*>(a.input);
   const T* w = reinterpret_cast<const T*>(a.weight);
   const T* prob = reinterpret_cast<const T*>(a.target_prob);
-  const T* lse_in = reinterpret_cast<const T*>(a.lse_in);
+  const double* log_sum_in = reinterpret_cast<const double*>(a.lse_in);
   const T* grad = reinterpret_cast<const T*>(a.grad);
   T* dinput = reinterpret_cast<T*>(a.dinput);
   const double ls = a.label_smoothing;
@@ -216,24 +227,25 @@ void xent_backward_impl(const XentArgs& a) {
           dx[t * S] = T(-wt * g);
           continue;
         }
-        const double lse = double(lse_in[pos]);
+        const double m = double(row_max(x, C, S)), log_sum = log_sum_in[pos];
         const double total = (1 - ls) * wt + ls / double(C) * a.weight_sum;
         const double smooth = ls / double(C);
         for (int64_t c = 0; c < C; ++c) {
-          const double p = std::exp(double(x[c * S]) - lse);
+          const double p = std::exp((double(x[c * S]) - m) - log_sum);
           const double q = smooth * (w ? double(w[c]) : 1.0);
           dx[c * S] = T(g * (p * total - q));
         }
         dx[t * S] += T(-g * (1 - ls) * wt);
       } else {
         const T* y = prob + n * C * S + s;
-        const double lse = a.log_probs_input ? 0.0 : double(lse_in[pos]);
+        const double m = a.log_probs_input ? 0.0 : double(row_max(x, C, S));
+        const double log_sum = a.log_probs_input ? 0.0 : log_sum_in[pos];
         double total = 0;
         for (int64_t c = 0; c < C; ++c)
           total += (w ? double(w[c]) : 1.0) * ((1 - ls) * double(y[c * S]) + ls / double(C));
         for (int64_t c = 0; c < C; ++c) {
           const double q = (w ? double(w[c]) : 1.0) * ((1 - ls) * double(y[c * S]) + ls / double(C));
-          const double p = a.log_probs_input ? 0.0 : std::exp(double(x[c * S]) - lse);
+          const double p = a.log_probs_input ? 0.0 : std::exp((double(x[c * S]) - m) - log_sum);
           dx[c * S] = T(g * (p * total - q));
         }
       }

@@ -330,6 +330,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             scale_factors = [builtins.float(s) for s in scale_factor]
         else:
             scale_factors = [builtins.float(scale_factor)] * dim
+        if not builtins.all(math.isfinite(s) for s in scale_factors):
+            raise ValueError(f"interpolate: scale_factor must be finite, but got {scale_factor} for input of size "
+                             f"{list(input.shape)}")
         output_size = [builtins.int(math.floor(builtins.float(input.shape[i + 2]) * scale_factors[i]))
                        for i in range(dim)]
         if recompute_scale_factor:

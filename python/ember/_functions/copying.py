@@ -185,7 +185,8 @@ def repeat(input, *sizes):
         sizes = sizes[0]
     reps = [builtins.int(s) for s in sizes]
     if len(reps) < input._c.ndim:
-        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+        raise RuntimeError(f"Number of dimensions of repeat dims can not be smaller than number of dimensions of "
+                           f"tensor (repeats {reps} for a tensor of shape {list(input._c.shape)})")
     if _state.enabled and input._requires_grad:
         return Repeat.apply(input, reps)
     return _wrap(_C.repeat(input._c, reps))
@@ -211,7 +212,8 @@ class TrilTriu(Function):
 
 def _tril_triu(input, diagonal, upper):
     if input._c.ndim < 2:
-        raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least 2 dimensions")
+        raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least 2 dimensions, got "
+                           f"shape {list(input._c.shape)}")
     if _state.enabled and input._requires_grad:
         return TrilTriu.apply(input, diagonal, upper)
     return _wrap(_C.tril_triu(input._c, diagonal, upper))
@@ -308,7 +310,7 @@ def _pad_indices(n, lo, hi, mode, device):
 def pad(input, pad, mode="constant", value=None):
     pad = [builtins.int(p) for p in pad]
     if len(pad) % 2:
-        raise RuntimeError("Padding length must be divisible by 2")
+        raise RuntimeError(f"Padding length must be divisible by 2, got pad={pad}")
     if len(pad) // 2 > input._c.ndim:
         raise RuntimeError("Padding length should be less than or equal to two times the input dimension but got "
                            f"padding length {len(pad)} and input of dimension {input._c.ndim}")

@@ -5,6 +5,7 @@ import builtins
 import numbers
 
 from .. import _C
+from .. import _dtype as dt
 from ..autograd import Function, _state
 from ..tensor import Tensor
 
@@ -196,7 +197,9 @@ class Atan2(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
+        # At a = b = 0 the gradient is 0/0; torch defines it as 0, which dividing by 1 there gives.
         denom = a * a + b * b
+        denom = where(denom == 0, 1.0, denom)
         ga = sum_to(g * b / denom, a.shape) if ctx.needs_input_grad[0] else None
         gb = sum_to(-g * a / denom, b.shape) if ctx.needs_input_grad[1] else None
         return ga, gb
@@ -274,7 +277,24 @@ multiply = mul
 subtract = sub
 
 
+def _is_integral(x):
+    if isinstance(x, Tensor):
+        return not x.dtype.is_floating_point and x.dtype is not dt.bool
+    return isinstance(x, numbers.Integral) and not isinstance(x, builtins.bool)
+
+
+def _check_integer_power(base, exponent):
+    """torch refuses integer ** negative integer (the exact result is not an integer); the integer
+    kernel would otherwise return a silent 0."""
+    if not (_is_integral(base) and _is_integral(exponent)):
+        return
+    lowest = builtins.int(exponent.min()) if isinstance(exponent, Tensor) and exponent.numel() else exponent
+    if isinstance(lowest, numbers.Integral) and lowest < 0:
+        raise RuntimeError(f"Integers to negative integer powers are not allowed (exponent {lowest}).")
+
+
 def pow(input, exponent, *, out=None):
+    _check_integer_power(input, exponent)
     if out is not None:
         return _inplace_out(POW, input, exponent, out)
     if _needs_grad(input, exponent):
@@ -665,6 +685,10 @@ def where(condition, input=None, other=None):
         return nonzero(condition, as_tuple=True)
     if not isinstance(condition, Tensor):
         raise TypeError(f"where(): argument 'condition' must be Tensor, not {type(condition).__name__}")
+    if condition.dtype is not dt.bool:
+        # torch rejects non-bool conditions; reading a float mask as "nonzero" hides bugs.
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{condition.dtype.name}")
     if _needs_grad(input, other):
         return Where.apply(condition, input, other)
     return _wrap(_C.where(condition._c, _c(input), _c(other)))

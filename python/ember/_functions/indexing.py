@@ -488,7 +488,7 @@ def _check_index_dtype(index, name):
     if not isinstance(index, Tensor):
         raise TypeError(f"{name}(): argument 'index' must be Tensor, not {type(index).__name__}")
     if index.dtype is not dt.int64:
-        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index, got {index.dtype.name}")
 
 
 def _check_gather_shapes(x, dim, index, name, other=None):
@@ -580,7 +580,7 @@ def _check_select_index(index, name):
     if not isinstance(index, Tensor):
         raise TypeError(f"{name}(): argument 'index' must be Tensor, not {type(index).__name__}")
     if index.dtype not in (dt.int64, dt.int32):
-        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index")
+        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index, got {index.dtype.name}")
     if index._c.ndim > 1:
         raise IndexError(f"{name}(): Index is supposed to be a vector")
 
@@ -612,6 +612,10 @@ def _index_add(input, dim, index, source, alpha, inplace):
         expect[d] = n
     if list(source._c.shape) != expect and not (source._c.ndim == 0 and not expect):
         raise RuntimeError(f"index_add_(): Expected source of shape {expect}, got {list(source._c.shape)}")
+    if source.dtype is not input.dtype:
+        # The scatter would cast silently (float64 -> float32 loses precision); torch refuses.
+        raise RuntimeError(f"index_add_(): self ({input.dtype.name}) and source ({source.dtype.name}) must have "
+                           "the same scalar type")
     if alpha != 1:
         source = source * alpha
     spec = _SelectSpec(d, index._c)
@@ -674,7 +678,7 @@ def _mask_check(mask, name):
     if not isinstance(mask, Tensor):
         raise TypeError(f"{name}(): argument 'mask' must be Tensor, not {type(mask).__name__}")
     if mask.dtype is not dt.bool:
-        raise RuntimeError(f"{name}: expected BoolTensor for mask")
+        raise RuntimeError(f"{name}: expected BoolTensor for mask, got {mask.dtype.name}")
 
 
 def masked_fill(input, mask, value):
@@ -751,7 +755,7 @@ def argwhere(input):
 
 def one_hot(tensor, num_classes=-1):
     if tensor.dtype is not dt.int64:
-        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+        raise RuntimeError(f"one_hot is only applicable to index tensor of type LongTensor, got {tensor.dtype.name}.")
     from ..creation import zeros
     n = tensor._c.numel
     if num_classes == -1:

@@ -354,9 +354,11 @@ class Std(Function):
 
     @staticmethod
     def backward(ctx, g):
-        # d std = d var / (2 std)
+        # d std = d var / (2 std); torch takes it as 0 where std == 0 (a constant input), not 0/0.
+        from .elementwise import where
         x, out = ctx.saved_tensors
-        return _var_backward(g / (2 * out), x, ctx.dims, ctx.keepdim, ctx.correction), None, None, None
+        g = where(out == 0, 0.0, g / (2 * out))
+        return _var_backward(g, x, ctx.dims, ctx.keepdim, ctx.correction), None, None, None
 
 
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):

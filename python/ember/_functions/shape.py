@@ -28,7 +28,7 @@ def infer_size(shape, numel):
     """Resolves a single -1 in `shape` and checks the element count."""
     neg = [i for i, s in enumerate(shape) if s == -1]
     if len(neg) > 1:
-        raise RuntimeError("only one dimension can be inferred")
+        raise RuntimeError(f"only one dimension can be inferred, got shape {list(shape)}")
     for s in shape:
         if s < -1:
             raise RuntimeError(f"invalid shape dimension {s}")
@@ -122,7 +122,8 @@ def view(x, *shape):
     strides = _view_strides(x._c.shape, x._c.strides, shape)
     if strides is None:
         raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one dimension "
-                           "spans across two contiguous subspaces). Use .reshape(...) instead.")
+                           "spans across two contiguous subspaces). Use .reshape(...) instead. (view "
+                           f"{list(x._c.shape)} with strides {list(x._c.strides)} as {list(shape)})")
     return _as_view(x, shape, strides)
 
 
@@ -389,7 +390,9 @@ def narrow(input, dim, start, length):
         raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
     if start < 0:
         start += size
-    if length < 0 or start + length > size:
+    if length < 0:
+        raise RuntimeError(f"narrow(): length must be non-negative, but got length={length}")
+    if start + length > size:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
     return strided_view(input, _narrow_geom(d, start, length), "Narrow")
 
@@ -417,7 +420,9 @@ def split(tensor, split_size_or_sections, dim=0):
     size = tensor._c.shape[d] if n else 0
     if isinstance(split_size_or_sections, (builtins.int,)) and not isinstance(split_size_or_sections, builtins.bool):
         step = split_size_or_sections
-        if step < 0 or (step == 0 and size != 0):
+        if step < 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got split_size={step}")
+        if step == 0 and size != 0:
             raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
         if n == 0:
             raise RuntimeError("split expects at least a 1-dimensional tensor")

@@ -25,12 +25,17 @@ def _draw_dtype(tensor):
 
 
 def _no_grad_uniform_(tensor, a, b, generator=None):
+    # `u * (b - a) + a` would silently fill NaN, or mirror the range when a > b.
+    if not (math.isfinite(a) and math.isfinite(b) and a <= b):
+        raise ValueError(f"uniform_ expects to return a [from, to) range of finite values, but found from={a}, to={b}")
     with no_grad():
         u = _rand(tensor.shape, generator=generator, dtype=_draw_dtype(tensor), device=tensor.device)
         return tensor.copy_(u * (b - a) + a)
 
 
 def _no_grad_normal_(tensor, mean, std, generator=None):
+    if not std >= 0:
+        raise ValueError(f"normal_ expects std >= 0.0, but found std {std}")
     with no_grad():
         z = _randn(tensor.shape, generator=generator, dtype=_draw_dtype(tensor), device=tensor.device)
         return tensor.copy_(z * std + mean)
@@ -63,6 +68,8 @@ def _no_grad_trunc_normal_(tensor, mean, std, a, b, generator=None):
     def norm_cdf(x):
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
+    if not (a <= b and std > 0):
+        raise ValueError(f"trunc_normal_ expects a <= b and std > 0, but got a={a}, b={b}, std={std}")
     if (mean < a - 2 * std) or (mean > b + 2 * std):
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
                       "The distribution of values may be incorrect.", stacklevel=2)

@@ -111,8 +111,12 @@ def random_split(dataset, lengths, generator=None):
             if c == 0:
                 warnings.warn(f"Length of split at index {i} is 0. This might result in an empty dataset.")
         lengths = counts
+    if any(length < 0 for length in lengths):
+        # A negative length would make the slices below overlap silently (torch has the same hole).
+        raise ValueError(f"random_split: every length must be non-negative, but got lengths={lengths}")
     if sum(lengths) != n:
-        raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
+        raise ValueError(f"Sum of input lengths does not equal the length of the input dataset! "
+                         f"(lengths {lengths} sum to {sum(lengths)}, the dataset has {n} items)")
     indices = randperm(sum(lengths), generator=generator).tolist()
     out, offset = [], 0
     for length in lengths:
