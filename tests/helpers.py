@@ -70,3 +70,23 @@ def check_op(ember_fn, numpy_fn, *inputs, grad=True, gradgrad=False, layouts=LAY
                 assert gradcheck(ember_fn, tuple(ts)), f"gradcheck failed ({layout})"
             if gradgrad:
                 assert gradgradcheck(ember_fn, tuple(ts)), f"gradgradcheck failed ({layout})"
+
+
+def assert_same_structure(a, b):
+    """Nested dicts/lists/tuples of tensors and plain values are equal, types and dtypes included
+    (NaN equals NaN)."""
+    if isinstance(a, ember.Tensor):
+        assert isinstance(b, ember.Tensor) and a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape)
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b)
+        for k in a:
+            assert_same_structure(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same_structure(x, y)
+    elif isinstance(a, float) and a != a:
+        assert b != b
+    else:
+        assert type(a) is type(b) and a == b

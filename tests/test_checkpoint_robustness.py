@@ -18,22 +18,7 @@ import numpy as np
 import pytest
 
 import ember
-
-
-def _assert_same(a, b):
-    if isinstance(a, ember.Tensor):
-        assert isinstance(b, ember.Tensor) and a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape)
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and list(a) == list(b)
-        for k in a:
-            _assert_same(a[k], b[k])
-    elif isinstance(a, (list, tuple)):
-        assert type(a) is type(b) and len(a) == len(b)
-        for x, y in zip(a, b):
-            _assert_same(x, y)
-    else:
-        assert type(a) is type(b) and a == b
+from helpers import assert_same_structure
 
 
 # ---- SIGKILL during save ----------------------------------------------------------------------
@@ -107,7 +92,7 @@ def _kill_repeatedly(tmp_path, save, kills, seed):
             ember.save(old, path)  # restart from a known state
             continue
         outcomes[hit[0]] += 1
-        _assert_same(hit[1], ember.load(path))
+        assert_same_structure(hit[1], ember.load(path))
     return bad, outcomes, interrupted
 
 
@@ -327,7 +312,7 @@ def test_duplicate_keys_in_the_stored_structure_raise():
 def test_every_damaged_file_above_was_a_valid_file_before_the_damage():
     """Control: the undamaged versions of the files these tests corrupt load fine."""
     obj, data = _small_checkpoint()
-    _assert_same(obj, ember.load(io.BytesIO(data)))
+    assert_same_structure(obj, ember.load(io.BytesIO(data)))
     good = _raw({"x": _f32(0, 8), "y": _f32(8, 12), "z": _f32(12, 12, shape=[0, 2])}, b"\0" * 12)
     assert _reference_rejects(good) is False
     assert sorted(ember.load(io.BytesIO(good))) == ["x", "y", "z"]

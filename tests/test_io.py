@@ -9,6 +9,7 @@ import pytest
 
 import ember
 import ember.io
+from helpers import assert_same_structure
 
 DTYPES = [np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_]
 
@@ -19,30 +20,12 @@ def _arr(dtype, shape, rng):
     return np.asarray((rng.standard_normal(shape) * 50).astype(dtype))
 
 
-def _assert_same(a, b):
-    if isinstance(a, ember.Tensor):
-        assert isinstance(b, ember.Tensor) and a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape)
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and list(a) == list(b)
-        for k in a:
-            _assert_same(a[k], b[k])
-    elif isinstance(a, (list, tuple)):
-        assert type(a) is type(b) and len(a) == len(b)
-        for x, y in zip(a, b):
-            _assert_same(x, y)
-    elif isinstance(a, float) and a != a:
-        assert b != b
-    else:
-        assert type(a) is type(b) and a == b
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 0, 4), (2, 3, 4)])
 def test_tensor_round_trip_all_dtypes_and_shapes(dtype, shape, rng, tmp_path):
     t = ember.from_numpy(_arr(dtype, shape, rng))
     ember.save(t, tmp_path / "t.safetensors")
-    _assert_same(t, ember.load(tmp_path / "t.safetensors"))
+    assert_same_structure(t, ember.load(tmp_path / "t.safetensors"))
 
 
 def test_nested_structures_round_trip(rng, tmp_path):
@@ -56,7 +39,7 @@ def test_nested_structures_round_trip(rng, tmp_path):
     }
     ember.save(obj, tmp_path / "ck.safetensors")
     back = ember.load(tmp_path / "ck.safetensors", map_location="cpu")
-    _assert_same(obj, back)
+    assert_same_structure(obj, back)
 
 
 def test_loaded_tensors_own_their_memory_and_ignore_views(tmp_path):
