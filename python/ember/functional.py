@@ -627,3 +627,10 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 __all__ += ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample",
             "upsample_bilinear", "upsample_nearest"]
+
+from ._functional_composite import (adaptive_avg_pool1d, adaptive_max_pool1d, alpha_dropout,  # noqa: E402,F401
+                                    avg_pool1d, dropout1d, dropout3d, embedding, glu, hardshrink, logsigmoid,
+                                    max_pool1d, rrelu, softshrink, softsign, tanhshrink, threshold)
+from . import _functional_composite  # noqa: E402
+
+__all__ += _functional_composite.__all__
