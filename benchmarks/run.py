@@ -129,20 +129,27 @@ def _time_steps(runner, n):
 # 0.1 ms); without a pause the previous sample's spinning threads could hold the cores during the
 # first steps of the next one. The pause treats both frameworks alike.
 SETTLE_S = 0.05
+# ...but after the pause, the first steps pay for waking the idle CPUs: on the 2-vCPU VM a 50 ms
+# idle made ember's next 2-thread mlp step take 16 ms instead of 8 (torch's 15 instead of 11), as
+# if single-threaded. So each sample starts with untimed steps (at least REWARM_S of them, and
+# at least 2), and only the steps after them are timed: the steady state of a training loop.
+REWARM_S = 0.02
 
 
 def _interleaved(runners, reps, warmup, min_sample_s=0.02):
     """Warm-up, pick `inner` so a sample lasts >= min_sample_s, then alternate samples (each after
-    SETTLE_S of idle time); median s/step."""
+    SETTLE_S of idle time and REWARM_S of untimed steps); median s/step."""
     for r in runners.values():
         for _ in range(warmup):
             r.step()
     probe = max(_time_steps(r, 3) for r in runners.values())
     inner = max(1, int(min_sample_s / max(probe, 1e-9)))
+    rewarm = max(2, int(REWARM_S / max(probe, 1e-9)))
     samples = {k: [] for k in runners}
     for _ in range(reps):
         for k, r in runners.items():
             time.sleep(SETTLE_S)
+            _time_steps(r, rewarm)
             samples[k].append(_time_steps(r, inner))
     return {k: statistics.median(v) for k, v in samples.items()}, inner
 
