@@ -367,3 +367,98 @@ def test_conv2d_wide_stride1_path_forward_and_gradients(k, padding, dilation, gr
     ref = ref_conv2d(x, w, b, (1, 1), pads, (dilation, dilation), groups)
     close(F.conv2d(t64(x, False), t64(w, False), t64(b, False), **args), ref)
     assert gradcheck(lambda a, c, d: F.conv2d(a, c, d, **args), (t64(x), t64(w), t64(b)))
+
+
+# ---- Winograd F(2x2, 3x3): float32 3x3 stride-1 convolutions (cpu/kernels/winograd.cpp) ----------
+@pytest.fixture
+def conv_algorithm():
+    """Sets ember.backends.cpu's conv algorithm for one test and restores 'auto' after it."""
+    from ember.backends import cpu
+    yield cpu.set_conv_algorithm
+    cpu.set_conv_algorithm("auto")
+
+
+def ref_conv2d_grads(x, w, g, pad):
+    """dL/dx, dL/dw, dL/db of a stride-1 conv2d with symmetric padding (ph, pw) for output grad g."""
+    ph, pw = pad
+    kH, kW = w.shape[2:]
+    dx = ref_conv_transpose2d(g, w, None, (1, 1), (ph, pw), (0, 0))[:, :, :x.shape[2], :x.shape[3]]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oH, oW = g.shape[2:]
+    dw = np.stack([np.stack([np.einsum("nohw,nchw->oc", g, xp[:, :, kh:kh + oH, kw:kw + oW])
+                             for kw in range(kW)], -1) for kh in range(kH)], -2)
+    return dx, dw, g.sum((0, 2, 3))
+
+
+# (N, C, H, W), O, padding, groups: odd and tiny images (tiles cut by the border, runs of one
+# tile, blocks across images), both paddings Winograd's input gradient takes, groups.
+WINO_CASES = [
+    ((2, 16, 9, 7), 8, 1, 1), ((3, 8, 5, 5), 16, 0, 1), ((1, 16, 1, 1), 8, 1, 1), ((2, 16, 6, 6), 16, 2, 2),
+    ((1, 8, 33, 13), 8, 1, 1), ((3, 13, 17, 19), 11, 1, 1), ((2, 64, 8, 8), 64, 1, 1), ((5, 9, 3, 40), 10, 2, 1),
+    ((7, 32, 14, 14), 64, 1, 1), ((1, 24, 97, 3), 9, (1, 0), 3),
+]
+
+
+@pytest.mark.parametrize("xs,cout,padding,groups", WINO_CASES)
+def test_conv2d_winograd_matches_float64_reference_forward_and_gradients(xs, cout, padding, groups, conv_algorithm):
+    conv_algorithm("winograd")
+    x = RNG.standard_normal(xs)
+    w = RNG.standard_normal((cout, xs[1] // groups, 3, 3))
+    b = RNG.standard_normal(cout)
+    ph, pw = _pair(padding)
+    ref = ref_conv2d(x, w, b, (1, 1), (ph, ph, pw, pw), (1, 1), groups)
+    g = RNG.standard_normal(ref.shape)
+    xe, we, be = (ember.tensor(a.astype(np.float32), requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(xe, we, be, padding=padding, groups=groups)
+    y.backward(ember.tensor(g.astype(np.float32)))
+    scale = lambda r: dict(atol=2e-5 * np.abs(r).max(), rtol=1e-4)  # noqa: E731 (float32 sums of ~C*9 terms)
+    close(y, ref, **scale(ref))
+    if groups == 1:
+        dx, dw, db = ref_conv2d_grads(x, w, g, (ph, pw))
+    else:  # per group, on the group's channels
+        parts = [ref_conv2d_grads(x[:, i * (xs[1] // groups):(i + 1) * (xs[1] // groups)],
+                                  w[i * (cout // groups):(i + 1) * (cout // groups)],
+                                  g[:, i * (cout // groups):(i + 1) * (cout // groups)], (ph, pw)) for i in range(groups)]
+        dx, dw, db = (np.concatenate([p[k] for p in parts], 1 if k == 0 else 0) for k in range(3))
+    close(xe.grad, dx, **scale(dx))
+    close(we.grad, dw, **scale(dw))
+    close(be.grad, db, **scale(db))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv2d_winograd_agrees_with_im2col_on_resnet_shapes_and_threads(threads, conv_algorithm):
+    # The default choice ('auto') takes Winograd for these; it must agree with im2col + GEMM.
+    x = ember.randn(6, 16, 12, 12, requires_grad=True)
+    w = ember.randn(32, 16, 3, 3, requires_grad=True)
+    grads = {}
+    prev = ember.get_num_threads()
+    ember.set_num_threads(threads)
+    try:
+        for algo in ("im2col", "auto"):
+            conv_algorithm(algo)
+            y = F.conv2d(x, w, padding=1)
+            gx, gw = ember.autograd.grad((y * y).sum(), (x, w))
+            grads[algo] = [t.detach().numpy().astype(np.float64) for t in (y, gx, gw)]
+    finally:
+        ember.set_num_threads(prev)
+    for a, b in zip(grads["auto"], grads["im2col"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+def test_conv_transpose2d_stride1_takes_winograd_and_matches_reference(conv_algorithm):
+    conv_algorithm("winograd")
+    x = RNG.standard_normal((2, 16, 7, 9))
+    w = RNG.standard_normal((16, 8, 3, 3))
+    b = RNG.standard_normal(8)
+    ref = ref_conv_transpose2d(x, w, b, (1, 1), (1, 1))
+    got = F.conv_transpose2d(ember.tensor(x.astype(np.float32)), ember.tensor(w.astype(np.float32)),
+                             ember.tensor(b.astype(np.float32)), padding=1)
+    close(got, ref, atol=2e-5 * np.abs(ref).max(), rtol=1e-4)
+
+
+def test_set_conv_algorithm_names_the_choices(conv_algorithm):
+    from ember.backends import cpu
+    with pytest.raises(ValueError, match="'fft'"):
+        cpu.set_conv_algorithm("fft")
+    conv_algorithm("im2col")
+    assert cpu.conv_algorithm() == "im2col"

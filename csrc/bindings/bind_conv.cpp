@@ -63,6 +63,12 @@ EMBER_BINDINGS(conv) {
     return conv_transpose2d(x, w, ptr(b), to_options(p), output_padding);
   }, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("params"), py::arg("output_padding"));
 
+  // 0 auto (Winograd where it pays), 1 always im2col + GEMM, 2 Winograd wherever it applies.
+  m.def("set_conv_algorithm", [](int a) {
+    EMBER_CHECK(a >= 0 && a <= 2, ValueError, "set_conv_algorithm: expected 0, 1 or 2, got ", a);
+    set_conv_algorithm(ConvAlgorithm(a));
+  });
+  m.def("conv_algorithm", [] { return int(conv_algorithm()); });
   m.def("interpolate", [](const Tensor& x, int mode, Pair64 size, std::optional<double> scale_h,
                           std::optional<double> scale_w, bool align_corners) {
     py::gil_scoped_release nogil;

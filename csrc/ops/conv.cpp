@@ -2,6 +2,7 @@
 // and dispatch to the kernels (cpu/conv.cpp). 3-D inputs are unbatched (C, H, W).
 #include "ops/conv.h"
 
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -13,6 +14,15 @@ DEFINE_DISPATCH(conv2d_backward_weight_stub);
 DEFINE_DISPATCH(conv2d_depthwise_forward_stub);
 DEFINE_DISPATCH(conv2d_depthwise_backward_input_stub);
 DEFINE_DISPATCH(conv2d_depthwise_backward_weight_stub);
+DEFINE_DISPATCH(conv2d_winograd_forward_stub);
+DEFINE_DISPATCH(conv2d_winograd_backward_input_stub);
+DEFINE_DISPATCH(conv2d_winograd_backward_weight_stub);
+
+namespace {
+std::atomic<int> g_conv_algorithm{int(ConvAlgorithm::Auto)};
+}
+void set_conv_algorithm(ConvAlgorithm a) { g_conv_algorithm.store(int(a), std::memory_order_relaxed); }
+ConvAlgorithm conv_algorithm() { return ConvAlgorithm(g_conv_algorithm.load(std::memory_order_relaxed)); }
 
 namespace {
 

@@ -74,5 +74,16 @@ DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_backward_weight_stub);
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_depthwise_forward_stub);
 DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_depthwise_backward_input_stub);
 DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_depthwise_backward_weight_stub);
+// Winograd F(2x2, 3x3) (cpu/kernels/winograd.cpp): float32, 3x3 taps, stride 1, dilation 1; the
+// input gradient also needs padT, padL <= 2. Used by the CPU kernels above when winograd_suits().
+DECLARE_DISPATCH(conv2d_forward_fn, conv2d_winograd_forward_stub);
+DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_winograd_backward_input_stub);
+DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_winograd_backward_weight_stub);
+
+// Which CPU algorithm 3x3 stride-1 float32 convolutions take: Winograd where it pays (the
+// default), or always im2col + GEMM (for tests and benchmarks that compare the two).
+enum class ConvAlgorithm : int { Auto = 0, Im2col = 1, Winograd = 2 };
+void set_conv_algorithm(ConvAlgorithm a);
+ConvAlgorithm conv_algorithm();
 
 }  // namespace ember

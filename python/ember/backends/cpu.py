@@ -1,4 +1,5 @@
-"""The CPU kernel path in use: 'avx512', 'avx2' or 'default' (lowered with EMBER_CPU_CAPABILITY)."""
+"""The CPU kernel path in use: 'avx512', 'avx2' or 'default' (lowered with EMBER_CPU_CAPABILITY),
+and the convolution algorithm switch."""
 from .. import _C
 
 
@@ -12,3 +13,20 @@ def detected_capability() -> str:
 
 
 get_cpu_capability = capability
+
+
+_CONV_ALGORITHMS = ("auto", "im2col", "winograd")
+
+
+def set_conv_algorithm(name: str) -> None:
+    """How float32 3x3 stride-1 convolutions run on the CPU: 'auto' (Winograd F(2x2, 3x3) when
+    both sides have at least 8 channels per group, else im2col + GEMM; the default), 'im2col'
+    (always im2col + GEMM) or 'winograd' (wherever it applies). An ember extension: results agree
+    to float32 rounding, not bit for bit."""
+    if name not in _CONV_ALGORITHMS:
+        raise ValueError(f"set_conv_algorithm: expected one of {_CONV_ALGORITHMS}, got {name!r}")
+    _C.set_conv_algorithm(_CONV_ALGORITHMS.index(name))
+
+
+def conv_algorithm() -> str:
+    return _CONV_ALGORITHMS[_C.conv_algorithm()]

@@ -1,0 +1,606 @@
+// Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride-1, dilation-1 conv2d in
+// float32: forward, input gradient and weight gradient. Compiled once per instruction set (the
+// transforms are loops over tiles that vectorise); the products go to the packed GEMM.
+// Shapes: x (N, C, H, W); w (O, C/G, 3, 3); y (N, O, oH, oW); G = groups, Cg = C/G, Og = O/G.
+//
+// The output is cut into 2x2 tiles; tile t reads the 4x4 input patch d_t at (2*th - padT, 2*tw - padL):
+//   V_t = B^T d_t B,  U = G g G^T  (4x4 each),  y_t = A^T [ sum_c U[o,c] (.) V_t[c] ] A   (2x2)
+// so for each of the 16 positions (xi, nu) of the 4x4 transforms one GEMM does the channel sum:
+//   M[xi,nu] (Og x T) = U[xi,nu] (Og x Cg) . V[xi,nu] (Cg x T)         per group
+// 16 multiplies per tile and channel pair instead of 36: 2.25x fewer than the direct method.
+// The input gradient is the same correlation of dy with the kernel flipped and its channels
+// swapped (padding 2 - P); the weight gradient follows from y being linear in U:
+//   dU[xi,nu] (Og x Cg) = sum_t dM_t[xi,nu] V_t[xi,nu]^T,  dM_t = A dy_t A^T,  dw = G^T dU G.
+// Tiles are processed in blocks of TB (across images) whose transforms stay in L2; threads take
+// whole blocks. This file uses no templates shared with portable code (see core/loop.h).
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+#include <immintrin.h>
+#endif
+
+#include "core/parallel.h"
+#include "ops/conv.h"
+
+namespace ember {
+namespace CPU_CAPABILITY {
+namespace {
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Grow-only, 64-byte-aligned scratch memory, one per thread and purpose.
+struct Scratch {
+  float* ptr = nullptr;
+  size_t n = 0;
+  ~Scratch() { std::free(ptr); }
+  float* get(int64_t want) {
+    if (size_t(want) > n) {
+      std::free(ptr);
+      n = (size_t(want) + 1023) / 1024 * 1024;
+      ptr = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+      if (!ptr) {
+        n = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return ptr;
+  }
+};
+thread_local Scratch tl_v, tl_m, tl_rows;
+
+// One Winograd correlation: `in` (N, Cin, iH, iW) -> `out` (N, Cout, oH, oW), 3x3 taps, the input
+// row/column of output 0 at -padT / -padL (zeros outside the input).
+struct Plan {
+  int64_t N, Cin, iH, iW, Cout, oH, oW, padT, padL, G;
+  int64_t tH, tW, tiles;  // tiles per image row/column, in all
+  int64_t TB;             // tiles per block
+  int64_t ld;             // row stride of the block buffers: TB + 16, room for the last group of 8
+                          // tiles' whole-vector stores and the products' rounding up to 16
+};
+
+// min_tb: the weight gradient's products run along the tiles (K = TB), so it wants long blocks
+// whatever they cost in cache; the other two keep their blocks in L2.
+Plan make_plan(int64_t N, int64_t Cin, int64_t iH, int64_t iW, int64_t Cout, int64_t oH, int64_t oW, int64_t padT,
+               int64_t padL, int64_t G, int64_t min_tb) {
+  Plan p{N, Cin, iH, iW, Cout, oH, oW, padT, padL, G, (oH + 1) / 2, (oW + 1) / 2, 0, 0, 0};
+  p.tiles = N * p.tH * p.tW;
+  // V (16 x Cin x TB) and M (16 x Cout x TB) floats together about 256 KB: they stay in L2
+  // between the transforms and the products. A multiple of 16 columns (the products' tile).
+  const int64_t tb = 4096 / imax(1, Cin + Cout);
+  p.TB = imax(min_tb, imax(16, imin(512, tb / 16 * 16)));
+  p.ld = p.TB + 16;
+  return p;
+}
+
+// 1-D transforms. Input: B^T d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3). Output: A^T m = (m0 + m1 + m2,
+// m1 - m2 - m3). Weight: G g = (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2). Output gradient:
+// A dy = (dy0, dy0 + dy1, dy0 - dy1, -dy1). Weight gradient: G^T u = (u0 + (u1 + u2)/2, (u1 - u2)/2,
+// u3 + (u1 + u2)/2).
+
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+// Elements 0, 2, .., 14 and 1, 3, .., 15 of the 16 floats at p.
+inline void deinterleave(const float* p, __m256& even, __m256& odd) {
+  const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+}
+
+// Eight consecutive interior tiles of one tile row: their patches' rows r start at q[r] + 2k.
+inline void input_transform8(const float* const (&q)[4], float* dst, int64_t vstride) {
+  __m256 h[4][4];
+  for (int r = 0; r < 4; ++r) {
+    __m256 d0, d1, d2, d3;
+    deinterleave(q[r], d0, d1);
+    deinterleave(q[r] + 2, d2, d3);
+    h[r][0] = _mm256_sub_ps(d0, d2);
+    h[r][1] = _mm256_add_ps(d1, d2);
+    h[r][2] = _mm256_sub_ps(d2, d1);
+    h[r][3] = _mm256_sub_ps(d1, d3);
+  }
+  for (int s = 0; s < 4; ++s) {
+    _mm256_storeu_ps(dst + (0 * 4 + s) * vstride, _mm256_sub_ps(h[0][s], h[2][s]));
+    _mm256_storeu_ps(dst + (1 * 4 + s) * vstride, _mm256_add_ps(h[1][s], h[2][s]));
+    _mm256_storeu_ps(dst + (2 * 4 + s) * vstride, _mm256_sub_ps(h[2][s], h[1][s]));
+    _mm256_storeu_ps(dst + (3 * 4 + s) * vstride, _mm256_sub_ps(h[1][s], h[3][s]));
+  }
+}
+
+// Eight tiles whose 2x2 outputs all exist: A^T m A + b from m[xi * mstride + 0..7], stored as
+// rows y0, y1 of 16 floats each.
+inline void output_transform8(const float* m, int64_t mstride, float bias, float* y0, float* y1) {
+  const __m256 b = _mm256_set1_ps(bias);
+  __m256 s0[4], s1[4];
+  for (int q = 0; q < 4; ++q) {
+    const __m256 m0 = _mm256_loadu_ps(m + (0 * 4 + q) * mstride), m1 = _mm256_loadu_ps(m + (1 * 4 + q) * mstride);
+    const __m256 m2 = _mm256_loadu_ps(m + (2 * 4 + q) * mstride), m3 = _mm256_loadu_ps(m + (3 * 4 + q) * mstride);
+    s0[q] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+    s1[q] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+  }
+  const __m256 a00 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s0[0], s0[1]), s0[2]), b);
+  const __m256 a01 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s0[1], s0[2]), s0[3]), b);
+  const __m256 a10 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]), b);
+  const __m256 a11 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]), b);
+  // Interleave (a00[k], a01[k]) into output columns 2k, 2k + 1.
+  const __m256 lo0 = _mm256_unpacklo_ps(a00, a01), hi0 = _mm256_unpackhi_ps(a00, a01);
+  const __m256 lo1 = _mm256_unpacklo_ps(a10, a11), hi1 = _mm256_unpackhi_ps(a10, a11);
+  _mm256_storeu_ps(y0, _mm256_permute2f128_ps(lo0, hi0, 0x20));
+  _mm256_storeu_ps(y0 + 8, _mm256_permute2f128_ps(lo0, hi0, 0x31));
+  _mm256_storeu_ps(y1, _mm256_permute2f128_ps(lo1, hi1, 0x20));
+  _mm256_storeu_ps(y1 + 8, _mm256_permute2f128_ps(lo1, hi1, 0x31));
+}
+#endif
+
+#if !(defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2))
+// Portable forms of the same eight-tile transforms (plain loops over the eight lanes).
+inline void output_transform8(const float* m, int64_t mstride, float b, float* y0, float* y1) {
+  for (int k = 0; k < 8; ++k) {
+    float s0[4], s1[4];
+    for (int q = 0; q < 4; ++q) {
+      const float m0 = m[(0 * 4 + q) * mstride + k], m1 = m[(1 * 4 + q) * mstride + k];
+      const float m2 = m[(2 * 4 + q) * mstride + k], m3 = m[(3 * 4 + q) * mstride + k];
+      s0[q] = m0 + m1 + m2;
+      s1[q] = m1 - m2 - m3;
+    }
+    y0[2 * k] = s0[0] + s0[1] + s0[2] + b;
+    y0[2 * k + 1] = s0[1] - s0[2] - s0[3] + b;
+    y1[2 * k] = s1[0] + s1[1] + s1[2] + b;
+    y1[2 * k + 1] = s1[1] - s1[2] - s1[3] + b;
+  }
+}
+
+inline void input_transform8(const float* const (&q)[4], float* dst, int64_t vstride) {
+  for (int k = 0; k < 8; ++k) {
+    float h[4][4];
+    for (int r = 0; r < 4; ++r) {
+      const float* d = q[r] + 2 * k;
+      h[r][0] = d[0] - d[2], h[r][1] = d[1] + d[2], h[r][2] = d[2] - d[1], h[r][3] = d[1] - d[3];
+    }
+    for (int s = 0; s < 4; ++s) {
+      dst[(0 * 4 + s) * vstride + k] = h[0][s] - h[2][s];
+      dst[(1 * 4 + s) * vstride + k] = h[1][s] + h[2][s];
+      dst[(2 * 4 + s) * vstride + k] = h[2][s] - h[1][s];
+      dst[(3 * 4 + s) * vstride + k] = h[1][s] - h[3][s];
+    }
+  }
+}
+#endif
+
+// V[xi][c][j] for the tiles [t0, t0 + nb) of the block, all Cin channels. Per run of tiles in
+// one tile row, the four input rows each patch row reads are copied into zero-padded buffers
+// (rows[r], 2 * 8 * ceil(run / 8) + 16 floats), so every tile reads without bounds checks; eight
+// tiles at a time, the last group through a scratch tile when the run is not a multiple of 8.
+void input_transform(const Plan& p, const float* in, int64_t t0, int64_t nb, float* V, float* rows) {
+  const int64_t plane = p.iH * p.iW, vstride = p.Cin * p.ld, per_image = p.tH * p.tW;
+  const int64_t width = 2 * ((p.TB + 7) / 8 * 8) + 16;  // one padded row buffer
+  for (int64_t j = 0; j < nb;) {
+    const int64_t t = t0 + j, n = t / per_image, rr = t % per_image, th = rr / p.tW, tw = rr % p.tW;
+    const int64_t run = imin(nb - j, p.tW - tw), groups = (run + 7) / 8;
+    const int64_t h0 = 2 * th - p.padT, w0 = 2 * tw - p.padL;
+    const int64_t cols = 2 * 8 * groups + 2;  // input columns w0 .. w0 + cols - 1 feed the run
+    const int64_t lo = imin(cols, imax(0, -w0)), hi = imax(lo, imin(cols, p.iW - w0));
+    for (int64_t c = 0; c < p.Cin; ++c) {
+      const float* src = in + (n * p.Cin + c) * plane;
+      const float* q[4];
+      for (int r = 0; r < 4; ++r) {
+        float* buf = rows + r * width;
+        const int64_t ih = h0 + r;
+        if (ih < 0 || ih >= p.iH) {
+          std::memset(buf, 0, size_t(cols) * sizeof(float));
+        } else {
+          if (lo > 0) std::memset(buf, 0, size_t(lo) * sizeof(float));
+          std::memcpy(buf + lo, src + ih * p.iW + w0 + lo, size_t(hi - lo) * sizeof(float));
+          if (hi < cols) std::memset(buf + hi, 0, size_t(cols - hi) * sizeof(float));
+        }
+        q[r] = buf;
+      }
+      float* dst = V + c * p.ld + j;
+      // A last group of fewer than 8 tiles stores whole vectors too: the columns past the run
+      // belong to later runs of the block (written after this one) or to the padding of ld.
+      for (int64_t k = 0; k < run; k += 8) {
+        const float* const qk[4] = {q[0] + 2 * k, q[1] + 2 * k, q[2] + 2 * k, q[3] + 2 * k};
+        input_transform8(qk, dst + k, vstride);
+      }
+    }
+    j += run;
+  }
+}
+
+// out tiles [t0, t0 + nb) = A^T M A (+ bias), clipped to oH x oW. Eight tiles at a time; a group
+// that would write past the run's columns (its end, an odd oW) or rows (an odd oH) goes through a
+// scratch pair of rows, of which only the existing part is copied out.
+void output_transform(const Plan& p, const float* M, int64_t t0, int64_t nb, const float* bias, float* out) {
+  const int64_t plane = p.oH * p.oW, mstride = p.Cout * p.ld, per_image = p.tH * p.tW;
+  for (int64_t j = 0; j < nb;) {
+    const int64_t t = t0 + j, n = t / per_image, r = t % per_image, th = r / p.tW, tw = r % p.tW;
+    const int64_t run = imin(nb - j, p.tW - tw);
+    const int64_t oh = 2 * th, ow0 = 2 * tw;
+    const bool two_rows = oh + 1 < p.oH;
+    const int64_t width = imin(2 * run, p.oW - ow0);  // output columns of the run
+    for (int64_t o = 0; o < p.Cout; ++o) {
+      const float* m = M + o * p.ld + j;
+      float* y0 = out + (n * p.Cout + o) * plane + oh * p.oW + ow0;
+      float* y1 = y0 + p.oW;
+      const float b = bias ? bias[o] : 0.f;
+      for (int64_t k = 0; k < run; k += 8) {
+        const int64_t cols = imin(16, width - 2 * k);
+        if (cols == 16 && two_rows) {
+          output_transform8(m + k, mstride, b, y0 + 2 * k, y1 + 2 * k);
+        } else {
+          alignas(32) float part[2][16];
+          output_transform8(m + k, mstride, b, part[0], part[1]);
+          std::memcpy(y0 + 2 * k, part[0], size_t(cols) * sizeof(float));
+          if (two_rows) std::memcpy(y1 + 2 * k, part[1], size_t(cols) * sizeof(float));
+        }
+      }
+    }
+    j += run;
+  }
+}
+
+// Eight tiles: dM = A dy A^T from the rows g0 (output row 2*th) and g1 (row 2*th + 1), each
+// holding the tiles' 16 consecutive output columns.
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+inline void output_grad_transform8(const float* g0, const float* g1, float* dst, int64_t mstride) {
+  __m256 a0, b0, a1, b1;  // dy[0][0], dy[0][1], dy[1][0], dy[1][1] of the eight tiles
+  deinterleave(g0, a0, b0);
+  deinterleave(g1, a1, b1);
+  const __m256 z = _mm256_setzero_ps();
+  const __m256 q0[4] = {a0, _mm256_add_ps(a0, b0), _mm256_sub_ps(a0, b0), _mm256_sub_ps(z, b0)};
+  const __m256 q1[4] = {a1, _mm256_add_ps(a1, b1), _mm256_sub_ps(a1, b1), _mm256_sub_ps(z, b1)};
+  for (int s = 0; s < 4; ++s) {
+    _mm256_storeu_ps(dst + (0 * 4 + s) * mstride, q0[s]);
+    _mm256_storeu_ps(dst + (1 * 4 + s) * mstride, _mm256_add_ps(q0[s], q1[s]));
+    _mm256_storeu_ps(dst + (2 * 4 + s) * mstride, _mm256_sub_ps(q0[s], q1[s]));
+    _mm256_storeu_ps(dst + (3 * 4 + s) * mstride, _mm256_sub_ps(z, q1[s]));
+  }
+}
+#else
+inline void output_grad_transform8(const float* g0, const float* g1, float* dst, int64_t mstride) {
+  for (int k = 0; k < 8; ++k) {
+    const float a0 = g0[2 * k], b0 = g0[2 * k + 1], a1 = g1[2 * k], b1 = g1[2 * k + 1];
+    const float q0[4] = {a0, a0 + b0, a0 - b0, -b0};
+    const float q1[4] = {a1, a1 + b1, a1 - b1, -b1};
+    for (int s = 0; s < 4; ++s) {
+      dst[(0 * 4 + s) * mstride + k] = q0[s];
+      dst[(1 * 4 + s) * mstride + k] = q0[s] + q1[s];
+      dst[(2 * 4 + s) * mstride + k] = q0[s] - q1[s];
+      dst[(3 * 4 + s) * mstride + k] = -q1[s];
+    }
+  }
+}
+#endif
+
+// dM[xi][o][j] = (A dy_t A^T)[xi] for the tiles [t0, t0 + nb) of the block, from dy (N, Cout,
+// oH, oW); a tile's outputs past oH x oW count as zeros. Same run and row-buffer scheme as
+// input_transform.
+void output_grad_transform(const Plan& p, const float* dy, int64_t t0, int64_t nb, float* dM, float* rows) {
+  const int64_t plane = p.oH * p.oW, mstride = p.Cout * p.ld, per_image = p.tH * p.tW;
+  const int64_t width = 2 * ((p.TB + 7) / 8 * 8) + 16;
+  for (int64_t j = 0; j < nb;) {
+    const int64_t t = t0 + j, n = t / per_image, rr = t % per_image, th = rr / p.tW, tw = rr % p.tW;
+    const int64_t run = imin(nb - j, p.tW - tw), groups = (run + 7) / 8;
+    const int64_t oh = 2 * th, ow0 = 2 * tw, cols = 2 * 8 * groups;
+    const int64_t valid = imax(0, imin(cols, p.oW - ow0));
+    for (int64_t o = 0; o < p.Cout; ++o) {
+      const float* src = dy + (n * p.Cout + o) * plane;
+      const float* q[2];
+      for (int r = 0; r < 2; ++r) {
+        float* buf = rows + r * width;
+        if (oh + r < p.oH) {
+          std::memcpy(buf, src + (oh + r) * p.oW + ow0, size_t(valid) * sizeof(float));
+          if (valid < cols) std::memset(buf + valid, 0, size_t(cols - valid) * sizeof(float));
+        } else {
+          std::memset(buf, 0, size_t(cols) * sizeof(float));
+        }
+        q[r] = buf;
+      }
+      float* dst = dM + o * p.ld + j;
+      for (int64_t k = 0; k < run; k += 8)  // whole vectors, as in input_transform
+        output_grad_transform8(q[0] + 2 * k, q[1] + 2 * k, dst + k, mstride);
+    }
+    j += run;
+  }
+}
+
+// U[g][xi][o][c] = (G k G^T)[xi] for the 3x3 taps k = taps(o, c) of group g's (Og x Cg) pairs.
+template <typename Taps>
+void weight_transform(int64_t G, int64_t Og, int64_t Cg, const Taps& taps, float* U) {
+  for (int64_t grp = 0; grp < G; ++grp)
+    for (int64_t o = 0; o < Og; ++o)
+      for (int64_t c = 0; c < Cg; ++c) {
+        float k[3][3];
+        taps(grp, o, c, k);
+        float gk[4][3];  // G k
+        for (int s = 0; s < 3; ++s) {
+          gk[0][s] = k[0][s];
+          gk[1][s] = 0.5f * (k[0][s] + k[1][s] + k[2][s]);
+          gk[2][s] = 0.5f * (k[0][s] - k[1][s] + k[2][s]);
+          gk[3][s] = k[2][s];
+        }
+        float* dst = U + grp * 16 * Og * Cg + o * Cg + c;
+        for (int r = 0; r < 4; ++r) {
+          const float u[4] = {gk[r][0], 0.5f * (gk[r][0] + gk[r][1] + gk[r][2]),
+                              0.5f * (gk[r][0] - gk[r][1] + gk[r][2]), gk[r][2]};
+          for (int s = 0; s < 4; ++s) dst[(r * 4 + s) * Og * Cg] = u[s];
+        }
+      }
+}
+
+// ---- the products, on operands the transforms laid out for them (no packing) ----------------
+// product_nn: C (M x N) = A (M x K, row stride lda) . B (K x N, row stride ldb), with N a multiple
+// of 16 (the transforms zero the block's columns past its last tile). A register tile of MR rows
+// x 16 columns: per k two vector loads of B's row and MR broadcasts of A's column.
+// product_nt_lanes: C8 (M x N x 8) += A (M x K, lda) . B (N x K, ldb)^T kept as eight lane
+// partial sums (C8[i][j][l] = sum over k = l mod 8), K a multiple of 8; one horizontal sum per
+// entry at the very end instead of one per block.
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+template <int MR>
+inline void nn_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  __m256 acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(B + k * ldb), b1 = _mm256_loadu_ps(B + k * ldb + 8);
+    for (int r = 0; r < MR; ++r) {
+      const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
+      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    _mm256_storeu_ps(C + r * ldc, acc[r][0]);
+    _mm256_storeu_ps(C + r * ldc + 8, acc[r][1]);
+  }
+}
+
+void product_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                int64_t ldc) {
+  for (int64_t j = 0; j < N; j += 16) {
+    int64_t i = 0;
+    for (; i + 6 <= M; i += 6) nn_tile<6>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+    switch (M - i) {
+      case 5: nn_tile<5>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
+      case 4: nn_tile<4>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
+      case 3: nn_tile<3>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
+      case 2: nn_tile<2>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
+      case 1: nn_tile<1>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
+      default: break;
+    }
+  }
+}
+
+template <int MI, int NJ>
+inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8, int64_t ldc8) {
+  __m256 acc[MI][NJ];
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < NJ; ++j) acc[i][j] = _mm256_loadu_ps(C8 + i * ldc8 + 8 * j);
+  for (int64_t k = 0; k < K; k += 8) {
+    __m256 b[NJ];
+    for (int j = 0; j < NJ; ++j) b[j] = _mm256_loadu_ps(B + j * ldb + k);
+    for (int i = 0; i < MI; ++i) {
+      const __m256 a = _mm256_loadu_ps(A + i * lda + k);
+      for (int j = 0; j < NJ; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < NJ; ++j) _mm256_storeu_ps(C8 + i * ldc8 + 8 * j, acc[i][j]);
+}
+
+template <int MI>
+inline void nt_row(int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8,
+                   int64_t ldc8) {
+  int64_t j = 0;
+  for (; j + 4 <= N; j += 4) nt_tile<MI, 4>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8);
+  switch (N - j) {
+    case 3: nt_tile<MI, 3>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
+    case 2: nt_tile<MI, 2>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
+    case 1: nt_tile<MI, 1>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
+    default: break;
+  }
+}
+
+void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                      float* C8) {
+  const int64_t ldc8 = 8 * N;
+  int64_t i = 0;
+  for (; i + 3 <= M; i += 3) nt_row<3>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
+  if (M - i == 2) nt_row<2>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
+  if (M - i == 1) nt_row<1>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
+}
+#else
+void product_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    for (int64_t j = 0; j < N; ++j) c[j] = 0.f;
+    for (int64_t k = 0; k < K; ++k) {
+      const float a = A[i * lda + k];
+      const float* b = B + k * ldb;
+      for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
+    }
+  }
+}
+
+void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                      float* C8) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float* c = C8 + (i * N + j) * 8;
+      for (int64_t k = 0; k < K; k += 8)
+        for (int l = 0; l < 8; ++l) c[l] += A[i * lda + k + l] * B[j * ldb + k + l];
+    }
+}
+#endif
+
+// Zeroes columns [nb, round_up(nb, 16)) of `rows` rows of stride ld: the products read whole
+// groups of 16 (nn) or 8 (nt) columns.
+void zero_tail(float* base, int64_t rows, int64_t ld, int64_t nb) {
+  const int64_t end = (nb + 15) / 16 * 16;
+  if (end > nb)
+    for (int64_t r = 0; r < rows; ++r) std::memset(base + r * ld + nb, 0, size_t(end - nb) * sizeof(float));
+}
+
+// out = correlate(in, U) + bias, U as weight_transform lays it out (Cout / G x Cin / G per group).
+void correlate(const Plan& p, const float* in, const float* U, const float* bias, float* out) {
+  const int64_t Cg = p.Cin / p.G, Og = p.Cout / p.G;
+  const int64_t nblocks = (p.tiles + p.TB - 1) / p.TB;
+  parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
+    float* V = tl_v.get(16 * p.Cin * p.ld);
+    float* M = tl_m.get(16 * p.Cout * p.ld);
+    float* rows = tl_rows.get(4 * (2 * ((p.TB + 7) / 8 * 8) + 16));
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t t0 = b * p.TB, nb = imin(p.TB, p.tiles - t0);
+      input_transform(p, in, t0, nb, V, rows);
+      zero_tail(V, 16 * p.Cin, p.ld, nb);
+      const int64_t cols = (nb + 15) / 16 * 16;
+      for (int64_t grp = 0; grp < p.G; ++grp)
+        for (int64_t xi = 0; xi < 16; ++xi)
+          product_nn(Og, cols, Cg, U + (grp * 16 + xi) * Og * Cg, Cg, V + (xi * p.Cin + grp * Cg) * p.ld, p.ld,
+                     M + (xi * p.Cout + grp * Og) * p.ld, p.ld);
+      output_transform(p, M, t0, nb, bias, out);
+    }
+  });
+}
+
+void forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* bias, void* y) {
+  EMBER_CHECK(dtype == DType::Float32, TypeError, "conv2d (Winograd): float32 only");
+  const int64_t Cg = g.C / g.G, Og = g.O / g.G;
+  const float* wf = static_cast<const float*>(w);
+  float* U = static_cast<float*>(std::malloc(size_t(16 * g.G * Og * Cg) * sizeof(float)));
+  if (!U) throw std::bad_alloc();
+  weight_transform(g.G, Og, Cg, [&](int64_t grp, int64_t o, int64_t c, float (&k)[3][3]) {
+    const float* src = wf + ((grp * Og + o) * Cg + c) * 9;
+    for (int i = 0; i < 9; ++i) k[i / 3][i % 3] = src[i];
+  }, U);
+  const Plan p = make_plan(g.N, g.C, g.H, g.W, g.O, g.oH, g.oW, g.padT, g.padL, g.G, 16);
+  try {
+    correlate(p, static_cast<const float*>(x), U, static_cast<const float*>(bias), static_cast<float*>(y));
+  } catch (...) {
+    std::free(U);
+    throw;
+  }
+  std::free(U);
+}
+
+// dx = correlate(dy, w flipped and transposed per group), padding 2 - P; `bias` (C values, or
+// null) is added to every dx plane (conv_transpose2d's bias).
+void backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const void* w, const void* bias, void* dx) {
+  EMBER_CHECK(dtype == DType::Float32, TypeError, "conv2d_backward_input (Winograd): float32 only");
+  const int64_t Cg = g.C / g.G, Og = g.O / g.G;
+  const float* wf = static_cast<const float*>(w);
+  float* U = static_cast<float*>(std::malloc(size_t(16 * g.G * Og * Cg) * sizeof(float)));
+  if (!U) throw std::bad_alloc();
+  // The swapped pair (c, o) of group grp reads w[grp*Og + o, c] rotated by 180 degrees.
+  weight_transform(g.G, Cg, Og, [&](int64_t grp, int64_t c, int64_t o, float (&k)[3][3]) {
+    const float* src = wf + ((grp * Og + o) * Cg + c) * 9;
+    for (int i = 0; i < 9; ++i) k[i / 3][i % 3] = src[8 - i];
+  }, U);
+  const Plan p = make_plan(g.N, g.O, g.oH, g.oW, g.C, g.H, g.W, 2 - g.padT, 2 - g.padL, g.G, 16);
+  try {
+    correlate(p, static_cast<const float*>(dy), U, static_cast<const float*>(bias), static_cast<float*>(dx));
+  } catch (...) {
+    std::free(U);
+    throw;
+  }
+  std::free(U);
+}
+
+// dw (O, Cg, 3, 3) and db (O) from dy and x; either output may be null.
+void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, const void* x_, void* dw_, void* db_) {
+  EMBER_CHECK(dtype == DType::Float32, TypeError, "conv2d_backward_weight (Winograd): float32 only");
+  const float* dy = static_cast<const float*>(dy_);
+  const float* x = static_cast<const float*>(x_);
+  const int64_t Cg = g.C / g.G, Og = g.O / g.G, oHW = g.oH * g.oW;
+  if (db_) {
+    float* db = static_cast<float*>(db_);
+    for (int64_t o = 0; o < g.O; ++o) {
+      double s = 0.0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        const float* row = dy + (n * g.O + o) * oHW;
+        float s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 8 <= oHW; i += 8)
+          for (int k = 0; k < 8; ++k) s8[k] += row[i + k];
+        for (; i < oHW; ++i) s8[0] += row[i];
+        s += double(((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7])));
+      }
+      db[o] = float(s);
+    }
+  }
+  if (!dw_) return;
+  float* dw = static_cast<float*>(dw_);
+  const Plan p = make_plan(g.N, g.C, g.H, g.W, g.O, g.oH, g.oW, g.padT, g.padL, g.G, 256);
+  const int64_t nblocks = (p.tiles + p.TB - 1) / p.TB;
+  const int64_t usize = 16 * g.G * Og * Cg;
+  // One dU accumulator per slot of blocks; slot s takes blocks [nblocks*s/S, nblocks*(s+1)/S).
+  const int64_t slots = imax(1, imin(int64_t(get_num_threads()), nblocks));
+  // Eight lane partial sums per entry while accumulating (product_nt_lanes), summed at the end.
+  float* dU = static_cast<float*>(std::calloc(size_t(slots * usize * 8), sizeof(float)));
+  if (!dU) throw std::bad_alloc();
+  try {
+    parallel_for(0, slots, 1, [&](int64_t s0, int64_t s1) {
+      float* V = tl_v.get(16 * p.Cin * p.ld);
+      float* dM = tl_m.get(16 * p.Cout * p.ld);
+      float* rows = tl_rows.get(4 * (2 * ((p.TB + 7) / 8 * 8) + 16));
+      for (int64_t s = s0; s < s1; ++s) {
+        float* acc = dU + s * usize * 8;
+        for (int64_t b = nblocks * s / slots; b < nblocks * (s + 1) / slots; ++b) {
+          const int64_t t0 = b * p.TB, nb = imin(p.TB, p.tiles - t0);
+          input_transform(p, x, t0, nb, V, rows);
+          output_grad_transform(p, dy, t0, nb, dM, rows);
+          zero_tail(V, 16 * p.Cin, p.ld, nb);
+          zero_tail(dM, 16 * p.Cout, p.ld, nb);
+          const int64_t depth = (nb + 15) / 16 * 16;
+          // dU[grp][xi] (Og x Cg) += dM[xi] (Og x nb) . V[xi]^T (nb x Cg), in eight lanes
+          for (int64_t grp = 0; grp < g.G; ++grp)
+            for (int64_t xi = 0; xi < 16; ++xi)
+              product_nt_lanes(Og, Cg, depth, dM + (xi * p.Cout + grp * Og) * p.ld, p.ld,
+                               V + (xi * p.Cin + grp * Cg) * p.ld, p.ld, acc + (grp * 16 + xi) * Og * Cg * 8);
+        }
+      }
+    });
+  } catch (...) {
+    std::free(dU);
+    throw;
+  }
+  for (int64_t i = 0; i < usize; ++i) {  // slots and lanes -> dU[i], in place (i <= 8 i)
+    double sum = 0.0;
+    for (int64_t s = 0; s < slots; ++s)
+      for (int l = 0; l < 8; ++l) sum += double(dU[(s * usize + i) * 8 + l]);
+    dU[i] = float(sum);
+  }
+  // dw[o, c] = G^T dU[o, c] G  (3x3 from 4x4)
+  for (int64_t grp = 0; grp < g.G; ++grp)
+    for (int64_t o = 0; o < Og; ++o)
+      for (int64_t c = 0; c < Cg; ++c) {
+        float u[4][4];
+        for (int xi = 0; xi < 16; ++xi) u[xi / 4][xi % 4] = dU[(grp * 16 + xi) * Og * Cg + o * Cg + c];
+        float r[3][4];  // G^T u along the rows
+        for (int q = 0; q < 4; ++q) {
+          const float half = 0.5f * (u[1][q] + u[2][q]);
+          r[0][q] = u[0][q] + half;
+          r[1][q] = 0.5f * (u[1][q] - u[2][q]);
+          r[2][q] = u[3][q] + half;
+        }
+        float* dst = dw + ((grp * Og + o) * Cg + c) * 9;
+        for (int i = 0; i < 3; ++i) {
+          const float half = 0.5f * (r[i][1] + r[i][2]);
+          dst[i * 3 + 0] = r[i][0] + half;
+          dst[i * 3 + 1] = 0.5f * (r[i][1] - r[i][2]);
+          dst[i * 3 + 2] = r[i][3] + half;
+        }
+      }
+  std::free(dU);
+}
+
+}  // namespace
+
+REGISTER_CPU_KERNEL(conv2d_winograd_forward_stub, &forward);
+REGISTER_CPU_KERNEL(conv2d_winograd_backward_input_stub, &backward_input);
+REGISTER_CPU_KERNEL(conv2d_winograd_backward_weight_stub, &backward_weight);
+
+}  // namespace CPU_CAPABILITY
+}  // namespace ember
