@@ -16,6 +16,8 @@ accuracy, saves the loss and accuracy curves, and saves the trained classifier w
 """
 import argparse
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -43,6 +45,23 @@ def make_model(dropout=0.3):
         nn.Dropout(dropout),
         nn.Linear(64 * 2 * 2, 10),
     )
+
+
+def load_or_train(path, quick=False, seed=0):
+    """The classifier this script saved at `path`, in eval mode. If there is none yet, runs this
+    script (with --quick when asked) to train and save it first. gan.py and feature_viz.py use it."""
+    if os.path.exists(path):
+        print(f"classifier: {path} (trained by digits_cnn.py)")
+    else:
+        print(f"classifier: {path} not found; training it with digits_cnn.py{' --quick' if quick else ''}:")
+        command = [sys.executable, os.path.abspath(__file__), "--seed", str(seed),
+                   "--save", path, "--out", os.path.dirname(os.path.abspath(path))] + (["--quick"] if quick else [])
+        # Its output is indented under the caller's, so that its RESULT line is not taken for the caller's.
+        trained = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+        print("\n".join("    " + line for line in trained.stdout.splitlines()))
+    model = make_model()
+    model.load_state_dict(ember.load(path))
+    return model.eval()
 
 
 def load_split(seed):
