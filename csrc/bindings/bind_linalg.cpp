@@ -1,5 +1,6 @@
-// Binds matrix products: _C.matmul, _C.addmm (fused bias/activation epilogue), _C.linear and
-// _C.linear_backward.
+// Binds matrix products: _C.matmul, _C.addmm (fused bias/activation epilogue), _C.linear,
+// _C.linear_backward and the TF32 switch behind ember.backends.cuda.matmul.allow_tf32.
+// reference=True runs the plain-loop GEMM kernels (the oracle the tests compare against).
 #include "bindings/convert.h"
 #include "bindings/registry.h"
 #include "ops/linalg.h"
@@ -7,20 +8,23 @@
 namespace ember {
 
 EMBER_BINDINGS(linalg) {
-  m.def("matmul", [](const Tensor& a, const Tensor& b) {
+  m.def("matmul", [](const Tensor& a, const Tensor& b, bool reference) {
     py::gil_scoped_release nogil;
-    return matmul_nd(a, b, "matmul");
-  });
+    return matmul_nd(a, b, "matmul", reference);
+  }, py::arg("a"), py::arg("b"), py::arg("reference") = false);
   m.def("addmm", [](py::object c, const Tensor& a, const Tensor& b, double beta, double alpha, py::object bias,
-                    int act, py::object out) {
+                    int act, py::object out, bool reference) {
           const Tensor* pc = c.is_none() ? nullptr : &c.cast<const Tensor&>();
           const Tensor* pb = bias.is_none() ? nullptr : &bias.cast<const Tensor&>();
           const Tensor* po = out.is_none() ? nullptr : &out.cast<const Tensor&>();
           py::gil_scoped_release nogil;
-          return addmm(pc, a, b, beta, alpha, pb, GemmActivation(act), po);
+          return addmm(pc, a, b, beta, alpha, pb, GemmActivation(act), po, reference);
         },
         py::arg("c"), py::arg("a"), py::arg("b"), py::arg("beta") = 1.0, py::arg("alpha") = 1.0,
-        py::arg("bias") = py::none(), py::arg("act") = 0, py::arg("out") = py::none());
+        py::arg("bias") = py::none(), py::arg("act") = 0, py::arg("out") = py::none(),
+        py::arg("reference") = false);
+  m.def("set_matmul_allow_tf32", &set_matmul_allow_tf32, py::arg("allow"));
+  m.def("matmul_allow_tf32", &matmul_allow_tf32);
   m.def("linear", [](const Tensor& x, const Tensor& w, py::object bias, int act) {
           const Tensor* pb = bias.is_none() ? nullptr : &bias.cast<const Tensor&>();
           py::gil_scoped_release nogil;

@@ -464,8 +464,42 @@ void conv2d_backward_weight_kernel(DType dtype, const Conv2dGeometry& g, const v
   });
 }
 
+// conv2d_reference: the direct 7-loop convolution, accumulating in double.
+template <typename T>
+void reference_typed(const Conv2dGeometry& g, const T* X, const T* Wt, const T* B, T* Y) {
+  const int64_t Cg = g.C / g.G, Og = g.O / g.G;
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t o = 0; o < g.O; ++o)
+      for (int64_t oh = 0; oh < g.oH; ++oh)
+        for (int64_t ow = 0; ow < g.oW; ++ow) {
+          double acc = B ? double(B[o]) : 0.0;
+          const int64_t c0 = (o / Og) * Cg;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t kh = 0; kh < g.kH; ++kh) {
+              const int64_t ih = oh * g.sH - g.padT + kh * g.dilH;
+              if (ih < 0 || ih >= g.H) continue;
+              for (int64_t kw = 0; kw < g.kW; ++kw) {
+                const int64_t iw = ow * g.sW - g.padL + kw * g.dilW;
+                if (iw < 0 || iw >= g.W) continue;
+                acc += double(X[((n * g.C + c0 + c) * g.H + ih) * g.W + iw]) *
+                       double(Wt[((o * Cg + c) * g.kH + kh) * g.kW + kw]);
+              }
+            }
+          Y[((n * g.O + o) * g.oH + oh) * g.oW + ow] = T(acc);
+        }
+}
+
+void conv2d_reference_kernel(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* bias,
+                             void* y) {
+  EMBER_DISPATCH_FLOATING_TYPES(dtype, "conv2d_reference", [&] {
+    reference_typed<scalar_t>(g, static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(w),
+                              static_cast<const scalar_t*>(bias), static_cast<scalar_t*>(y));
+  });
+}
+
 }  // namespace
 
+REGISTER_CPU_KERNEL(conv2d_reference_stub, &conv2d_reference_kernel);
 REGISTER_CPU_KERNEL(conv2d_forward_stub, &conv2d_forward_kernel);
 REGISTER_CPU_KERNEL(conv2d_backward_input_stub, &conv2d_backward_input_kernel);
 REGISTER_CPU_KERNEL(conv2d_backward_weight_stub, &conv2d_backward_weight_kernel);

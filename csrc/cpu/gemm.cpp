@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "ops/linalg.h"
 
 namespace ember {
 
@@ -86,6 +87,16 @@ void gemm_reference_typed(const GemmArgs& a) {
   }
 }
 
+// Matrix b of a strided batch (element strides, `size` bytes per element).
+GemmArgs batch_item(const GemmArgs& a, int64_t b, int64_t stride_a, int64_t stride_b, int64_t stride_c,
+                    int64_t size) {
+  GemmArgs r = a;
+  if (r.A) r.A = static_cast<const char*>(r.A) + b * stride_a * size;
+  if (r.B) r.B = static_cast<const char*>(r.B) + b * stride_b * size;
+  r.C = static_cast<char*>(r.C) + b * stride_c * size;
+  return r;
+}
+
 template <typename T>
 void gemm_typed(const GemmArgs& a, int num_threads) {
   if (a.M == 0 || a.N == 0) return;
@@ -120,11 +131,7 @@ void gemm_batched(DType dtype, const GemmArgs& per_matrix, int64_t batch, int64_
   EMBER_DISPATCH_FLOATING_TYPES(dtype, "gemm_batched", [&] {
     const int64_t size = itemsize(dtype);
     auto one = [&](int64_t b, int threads) {
-      GemmArgs a = per_matrix;
-      if (a.A) a.A = static_cast<const char*>(a.A) + b * strideA * size;
-      if (a.B) a.B = static_cast<const char*>(a.B) + b * strideB * size;
-      a.C = static_cast<char*>(a.C) + b * strideC * size;
-      gemm_typed<scalar_t>(a, threads);
+      gemm_typed<scalar_t>(batch_item(per_matrix, b, strideA, strideB, strideC, size), threads);
     };
     const int threads = get_num_threads();
     const double macs = double(per_matrix.M) * double(per_matrix.N) * double(per_matrix.K);
@@ -147,5 +154,23 @@ void gemm_reference(DType dtype, const GemmArgs& args) {
   if (args.M == 0 || args.N == 0) return;
   EMBER_DISPATCH_FLOATING_TYPES(dtype, "gemm_reference", [&] { gemm_reference_typed<scalar_t>(args); });
 }
+
+namespace {
+
+// The CPU entries of the device-dispatched GEMM (ops/linalg.h).
+void gemm_kernel(DType dtype, const GemmArgs& args, const GemmBatch& batch) {
+  gemm_batched(dtype, args, batch.count, batch.stride_a, batch.stride_b, batch.stride_c);
+}
+
+void gemm_reference_kernel(DType dtype, const GemmArgs& args, const GemmBatch& batch) {
+  const int64_t size = itemsize(dtype);
+  for (int64_t b = 0; b < batch.count; ++b)
+    gemm_reference(dtype, batch_item(args, b, batch.stride_a, batch.stride_b, batch.stride_c, size));
+}
+
+}  // namespace
+
+REGISTER_CPU_KERNEL(gemm_stub, &gemm_kernel);
+REGISTER_CPU_KERNEL(gemm_reference_stub, &gemm_reference_kernel);
 
 }  // namespace ember

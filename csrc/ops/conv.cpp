@@ -1,5 +1,5 @@
 // 2-D convolution: torch's argument checks and error messages, output sizes, output allocation
-// and dispatch to the kernels (cpu/conv.cpp). 3-D inputs are unbatched (C, H, W).
+// and dispatch to the kernels (cpu/conv.cpp, cuda/conv.cu). 3-D inputs are unbatched (C, H, W).
 #include "ops/conv.h"
 
 #include <atomic>
@@ -14,6 +14,7 @@ DEFINE_DISPATCH(conv2d_backward_weight_stub);
 DEFINE_DISPATCH(conv2d_depthwise_forward_stub);
 DEFINE_DISPATCH(conv2d_depthwise_backward_input_stub);
 DEFINE_DISPATCH(conv2d_depthwise_backward_weight_stub);
+DEFINE_DISPATCH(conv2d_reference_stub);
 DEFINE_DISPATCH(conv2d_winograd_forward_stub);
 DEFINE_DISPATCH(conv2d_winograd_backward_input_stub);
 DEFINE_DISPATCH(conv2d_winograd_backward_weight_stub);
@@ -239,38 +240,13 @@ Tensor conv2d_reference(const Tensor& x, const Tensor& w, const Tensor* bias, co
   const Tensor x4 = as_batched(x, "conv2d_reference", "input");
   check_weight(w, x4, "conv2d_reference");
   check_options(opt);
-  EMBER_CHECK(x.device().is_cpu(), NotImplementedError, "conv2d_reference runs on the CPU only");
   const Conv2dGeometry g = make_geometry(x4.shape(), w.shape(), opt, false);
   check_bias(bias, w.shape(), g.O, false);
   Tensor y = Tensor::empty({g.N, g.O, g.oH, g.oW}, x.dtype(), x.device());
+  if (y.numel() == 0) return unbatch_like(y, x);
   const Tensor xc = x4.contiguous(), wc = w.contiguous();
   const Tensor bc = bias ? bias->contiguous() : Tensor();
-  EMBER_DISPATCH_FLOATING_TYPES(x.dtype(), "conv2d_reference", [&] {
-    const scalar_t* X = xc.data<scalar_t>();
-    const scalar_t* Wt = wc.data<scalar_t>();
-    const scalar_t* B = bias ? bc.data<scalar_t>() : nullptr;
-    scalar_t* Y = y.data<scalar_t>();
-    const int64_t Cg = g.C / g.G, Og = g.O / g.G;
-    for (int64_t n = 0; n < g.N; ++n)
-      for (int64_t o = 0; o < g.O; ++o)
-        for (int64_t oh = 0; oh < g.oH; ++oh)
-          for (int64_t ow = 0; ow < g.oW; ++ow) {
-            double acc = B ? double(B[o]) : 0.0;
-            const int64_t c0 = (o / Og) * Cg;
-            for (int64_t c = 0; c < Cg; ++c)
-              for (int64_t kh = 0; kh < g.kH; ++kh) {
-                const int64_t ih = oh * g.sH - g.padT + kh * g.dilH;
-                if (ih < 0 || ih >= g.H) continue;
-                for (int64_t kw = 0; kw < g.kW; ++kw) {
-                  const int64_t iw = ow * g.sW - g.padL + kw * g.dilW;
-                  if (iw < 0 || iw >= g.W) continue;
-                  acc += double(X[((n * g.C + c0 + c) * g.H + ih) * g.W + iw]) *
-                         double(Wt[((o * Cg + c) * g.kH + kh) * g.kW + kw]);
-                }
-              }
-            Y[((n * g.O + o) * g.oH + oh) * g.oW + ow] = scalar_t(acc);
-          }
-  });
+  conv2d_reference_stub.get(x.device())(x.dtype(), g, xc.raw_data(), wc.raw_data(), data_or_null(bc), y.raw_data());
   return unbatch_like(y, x);
 }
 

@@ -55,10 +55,12 @@ std::tuple<Tensor, Tensor, Tensor> conv2d_backward(const Tensor& dy, const Tenso
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvOptions& opt,
                         Pair64 output_padding);
 
-// Direct 7-loop convolution accumulating in double: the oracle for tests and benchmarks.
+// Direct 7-loop convolution accumulating in double, on x's device: the oracle for tests and
+// benchmarks.
 Tensor conv2d_reference(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvOptions& opt);
 
-// ---- kernels (cpu/conv.cpp: im2col + GEMM; cpu/kernels/conv.cpp: depthwise) --------------
+// ---- kernels (cpu/conv.cpp: im2col + GEMM; cpu/kernels/conv.cpp: depthwise;
+//      cuda/conv.cu: implicit GEMM; cuda/conv_direct.cu: depthwise and the reference) ---------
 // Pointers are contiguous. bias: O elements or null (forward), C elements or null (input grad).
 using conv2d_forward_fn = void (*)(DType dtype, const Conv2dGeometry& g, const void* x, const void* w,
                                    const void* bias, void* y);
@@ -70,10 +72,12 @@ using conv2d_backward_weight_fn = void (*)(DType dtype, const Conv2dGeometry& g,
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_forward_stub);
 DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_backward_input_stub);
 DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_backward_weight_stub);
-// Direct loops for G == C (depthwise, channel multiplier O / C); used by the CPU kernels above.
+// Direct loops for G == C (depthwise, channel multiplier O / C); used by the kernels above.
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_depthwise_forward_stub);
 DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_depthwise_backward_input_stub);
 DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_depthwise_backward_weight_stub);
+// conv2d_reference's loop (any groups; accumulates in double).
+DECLARE_DISPATCH(conv2d_forward_fn, conv2d_reference_stub);
 // Winograd F(2x2, 3x3) (cpu/kernels/winograd.cpp): float32, 3x3 taps, stride 1, dilation 1; the
 // input gradient also needs padT, padL <= 2. Used by the CPU kernels above when winograd_suits().
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_winograd_forward_stub);

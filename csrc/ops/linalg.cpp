@@ -2,6 +2,8 @@
 // or strided operands: the GEMM reads through row and column strides).
 #include "ops/linalg.h"
 
+#include <atomic>
+
 #include "ops/copy.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
@@ -41,14 +43,21 @@ GemmArgs matrix_args(const Tensor& a, const Tensor& b, const Tensor& c) {
   return g;
 }
 
-void run_gemm(DType dtype, const GemmArgs& g, Device device) {
-  EMBER_CHECK(device.is_cpu(), NotImplementedError, "matmul on ", device.str(), " is not available yet");
-  gemm(dtype, g);
+void run_gemm(DType dtype, const GemmArgs& g, const GemmBatch& batch, Device device, bool reference) {
+  (reference ? gemm_reference_stub : gemm_stub).get(device)(dtype, g, batch);
 }
+
+std::atomic<bool> g_allow_tf32{false};
 
 }  // namespace
 
-Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* name) {
+DEFINE_DISPATCH(gemm_stub);
+DEFINE_DISPATCH(gemm_reference_stub);
+
+void set_matmul_allow_tf32(bool allow) { g_allow_tf32.store(allow, std::memory_order_relaxed); }
+bool matmul_allow_tf32() { return g_allow_tf32.load(std::memory_order_relaxed); }
+
+Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* name, bool reference) {
   check_float_pair(a, b, name);
   EMBER_CHECK(a.dim() >= 2 && b.dim() >= 2, ValueError, name, ": expected at least 2-D operands, got ", a.shape(),
               " and ", b.shape());
@@ -76,27 +85,29 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* name) {
   }
   const int64_t nbatch = shape_numel(batch);
   const int64_t mat_c = M * N;
-  GemmArgs g = matrix_args(a, b, out);
+  const GemmArgs g = matrix_args(a, b, out);
   // One stride per operand over the flattened batch when the batch dims coalesce.
   bool uniform = true;
-  int64_t prev = -1;  // the last batch dim of size != 1
+  int64_t inner = -1;  // the innermost batch dim of size != 1
   for (int64_t d = 0; d < nb && uniform; ++d) {
     if (batch[d] == 1) continue;
-    if (prev >= 0) uniform = sa[prev] == sa[d] * batch[d] && sb[prev] == sb[d] * batch[d];
-    prev = d;
+    if (inner >= 0) uniform = sa[inner] == sa[d] * batch[d] && sb[inner] == sb[d] * batch[d];
+    inner = d;
   }
-  int64_t inner_sa = 0, inner_sb = 0;
-  for (int64_t d = nb - 1; d >= 0; --d)
-    if (batch[d] != 1) { inner_sa = sa[d]; inner_sb = sb[d]; break; }
-  EMBER_CHECK(a.device().is_cpu(), NotImplementedError, name, " on ", a.device().str(), " is not available yet");
   if (uniform) {
-    gemm_batched(a.dtype(), g, nbatch, inner_sa, inner_sb, mat_c);
+    const GemmBatch all{nbatch, inner >= 0 ? sa[inner] : 0, inner >= 0 ? sb[inner] : 0, mat_c};
+    run_gemm(a.dtype(), g, all, a.device(), reference);
     return out;
   }
+  // Otherwise one batched call per index of the outer batch dims, over the innermost one.
+  for (int64_t d = nb - 1; d >= 0; --d)
+    if (batch[d] != 1) { inner = d; break; }
+  const int64_t inner_n = batch[inner], outer_n = nbatch / inner_n;
+  const GemmBatch per_outer{inner_n, sa[inner], sb[inner], mat_c};
   const int64_t item = a.itemsize();
-  for (int64_t i = 0; i < nbatch; ++i) {
+  for (int64_t i = 0; i < outer_n; ++i) {
     int64_t rem = i, off_a = 0, off_b = 0;
-    for (int64_t d = nb - 1; d >= 0; --d) {
+    for (int64_t d = inner - 1; d >= 0; --d) {
       const int64_t idx = rem % batch[d];
       rem /= batch[d];
       off_a += idx * sa[d];
@@ -105,14 +116,14 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* name) {
     GemmArgs gi = g;
     gi.A = static_cast<const char*>(a.raw_data()) + off_a * item;
     gi.B = static_cast<const char*>(b.raw_data()) + off_b * item;
-    gi.C = static_cast<char*>(out.raw_data()) + i * mat_c * item;
-    gemm(a.dtype(), gi);
+    gi.C = static_cast<char*>(out.raw_data()) + i * inner_n * mat_c * item;
+    run_gemm(a.dtype(), gi, per_outer, a.device(), reference);
   }
   return out;
 }
 
 Tensor addmm(const Tensor* c, const Tensor& a, const Tensor& b, double beta, double alpha, const Tensor* bias,
-             GemmActivation act, const Tensor* out) {
+             GemmActivation act, const Tensor* out, bool reference) {
   check_float_pair(a, b, "addmm");
   EMBER_CHECK(a.dim() == 2 && b.dim() == 2, ValueError, "addmm: expected 2-D matrices, got ", a.shape(), " and ",
               b.shape());
@@ -121,6 +132,7 @@ Tensor addmm(const Tensor* c, const Tensor& a, const Tensor& b, double beta, dou
   const Shape shape{a.size(0), b.size(1)};
   Tensor result;
   if (out) {
+    check_same_device(*out, a, "addmm");
     EMBER_CHECK(out->shape() == shape && out->dtype() == a.dtype(), ValueError, "addmm: out has shape ",
                 out->shape(), " and dtype ", dtype_name(out->dtype()), ", expected ", shape, " and ",
                 dtype_name(a.dtype()));
@@ -151,7 +163,7 @@ Tensor addmm(const Tensor* c, const Tensor& a, const Tensor& b, double beta, dou
     g.bias_stride = bias->stride(0);
   }
   g.activation = act;
-  run_gemm(a.dtype(), g, a.device());
+  run_gemm(a.dtype(), g, GemmBatch{}, a.device(), reference);
   if (out) out->bump_version();
   return result;
 }

@@ -1,18 +1,21 @@
 // Matrix products on tensors: matmul over (broadcast) batches, addmm with the fused epilogue
-// (bias + activation), and linear. The GEMM kernels themselves live in cpu/gemm.{h,cpp}.
+// (bias + activation), and linear. The GEMM kernels live in cpu/gemm.{h,cpp} and cuda/gemm.cu and
+// are reached through gemm_stub (by device); every operand is read through its strides.
 #pragma once
+#include "core/dispatch.h"
 #include "core/tensor.h"
 #include "cpu/gemm.h"
 
 namespace ember {
 
 // a: (..., M, K), b: (..., K, N), both at least 2-D; batch dims broadcast. Result (..., M, N).
-Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* name);
+// reference = true runs the plain-loop kernels (double accumulation) instead: the oracle.
+Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* name, bool reference = false);
 
 // out = act(beta * c + alpha * (a @ b) + bias): a (M, K), b (K, N), c broadcastable to (M, N)
 // (may be null), bias (N) (may be null). `out` (M, N), when given, is written in place.
 Tensor addmm(const Tensor* c, const Tensor& a, const Tensor& b, double beta, double alpha,
-             const Tensor* bias, GemmActivation act, const Tensor* out);
+             const Tensor* bias, GemmActivation act, const Tensor* out, bool reference = false);
 
 // y = act(x @ w^T + bias): x (..., in), w (out, in), bias (out) or null. One GEMM over all
 // leading dims of x when they can be viewed as one (no copy), with the epilogue fused.
@@ -26,5 +29,21 @@ struct LinearGrads {
 };
 LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor* y, GemmActivation act,
                             bool need_dx, bool need_dw, bool need_db);
+
+// torch.backends.cuda.matmul.allow_tf32: float32 products on CUDA may use TF32 tensor cores
+// (10-bit mantissa inputs, float32 accumulation). Off by default, as in torch; the CPU ignores it.
+void set_matmul_allow_tf32(bool allow);
+bool matmul_allow_tf32();
+
+// ---- kernels (cpu/gemm.cpp, cuda/gemm.cu) ------------------------------------------------------
+// `count` products with the same GemmArgs; product b reads A + b*stride_a, B + b*stride_b and
+// writes C + b*stride_c (element strides; 0 broadcasts an operand). The bias is shared.
+struct GemmBatch {
+  int64_t count = 1;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+};
+using gemm_fn = void (*)(DType dtype, const GemmArgs& per_matrix, const GemmBatch& batch);
+DECLARE_DISPATCH(gemm_fn, gemm_stub);            // the fast kernels
+DECLARE_DISPATCH(gemm_fn, gemm_reference_stub);  // one loop per output, accumulating in double
 
 }  // namespace ember

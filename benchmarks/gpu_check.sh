@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The checks a GPU session runs in one go: build and install ember with CUDA, then each area's
+# CUDA tests, compute-sanitizer runs and benchmarks, one section per area (each area keeps to its
+# own section). Needs a GPU, nvcc, pytest, scikit-build-core, pybind11, PyTorch and
+# compute-sanitizer; sized to finish in under 10 minutes on an H200 (every step has a time limit).
+#   bash benchmarks/gpu_check.sh 2>&1 | tee gpu_check.log        # every step
+#   bash benchmarks/gpu_check.sh build linalg-tests linalg-bench  # some steps
+# A failing step does not stop the later ones (a failed build does); the exit status is non-zero
+# if any step failed, and the last line lists them. EMBER_CUDA_ARCHS overrides the architectures
+# built (default: the GPU's own, e.g. 90-real).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+STEPS=" ${*:-build linalg-tests linalg-bench linalg-memcheck linalg-racecheck} "
+FAILED=()
+
+# run_step NAME SECONDS COMMAND...: runs COMMAND under a time limit when NAME was asked for.
+run_step() {
+  local name=$1 limit=$2
+  shift 2
+  [[ "$STEPS" == *" $name "* ]] || return 0
+  echo
+  echo "== $name (limit ${limit}s, $(date +%T))"
+  local rc=0
+  timeout "$limit" "$@" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "== $name FAILED (exit $rc$([ "$rc" -eq 124 ] && echo ': time limit'))"
+    FAILED+=("$name")
+  fi
+}
+
+# ---- build ----------------------------------------------------------------------------------------
+nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader
+if [ -z "${EMBER_CUDA_ARCHS:-}" ]; then
+  EMBER_CUDA_ARCHS="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' .')-real"
+fi
+export EMBER_CUDA_ARCHS EMBER_CUDA=ON
+# A persistent build dir makes a rerun on the same machine incremental.
+run_step build 600 "$PY" -m pip install --no-build-isolation -q -Cbuild-dir=build/gpu_check .
+if [ ${#FAILED[@]} -ne 0 ]; then exit 1; fi
+"$PY" -c "import ember; assert ember.cuda.is_available(), 'ember sees no CUDA GPU'; \
+print('ember', ember.__file__, 'on', ember.cuda.get_device_name(0))"
+
+# ==== CUDA GEMM, linear and convolution (csrc/cuda/gemm*.cu*, conv*.cu*) =============================
+run_step linalg-tests 300 "$PY" -m pytest -q -p no:cacheprovider \
+  tests/test_cuda_linalg.py tests/test_linalg.py tests/test_conv.py
+run_step linalg-bench 180 "$PY" benchmarks/bench_cuda_gemm.py --reps 5
+# memcheck: every allocation its own cudaMalloc, so any access outside a tensor is caught; float32
+# only and without the largest products, to stay inside the time limit.
+run_step linalg-memcheck 300 env EMBER_CUDA_NO_CACHE=1 compute-sanitizer --tool memcheck --error-exitcode 1 \
+  --print-limit 20 "$PY" -m pytest -q -p no:cacheprovider -x tests/test_cuda_linalg.py \
+  -k "not float64 and not large_products and not 1025"
+# racecheck (shared-memory hazards): one test per tile kernel (64- and 128-tiles, float64, TF32,
+# split-K), the three implicit-GEMM convolutions, the depthwise kernels and the reference kernels.
+run_step linalg-racecheck 240 env EMBER_CUDA_NO_CACHE=1 compute-sanitizer --tool racecheck --error-exitcode 1 \
+  --print-limit 20 "$PY" -m pytest -q -p no:cacheprovider -x tests/test_cuda_linalg.py \
+  -k "(four_transposes and 129-257-97) or large_products or tf32_is_used or (long_k and 17-4099-33) \
+      or (conv2d_cases and float32 and (x8x32x33x31 or x2x3x9x9 or x2x24x15x15)) or fast_kernels"
+
+echo
+if [ ${#FAILED[@]} -ne 0 ]; then
+  echo "gpu_check: FAILED steps: ${FAILED[*]} ($(date +%T))"
+  exit 1
+fi
+echo "gpu_check: all steps passed:${STEPS}($(date +%T))"
