@@ -169,6 +169,38 @@ inline void input_transform8(const float* const (&q)[4], float* dst, int64_t vst
 }
 #endif
 
+// dst[i] = row[w0 + i] where 0 <= w0 + i < width, else 0, for i in [0, n); row may be null (a
+// row outside the input: all zeros). n is a multiple of 8 here or small; with AVX2 the masked
+// loads never touch memory outside [row, row + width). Short rows are common (8x8 images give
+// 18-float rows), where a memcpy/memset call costs more than the copy.
+inline void padded_row(float* dst, const float* row, int64_t w0, int64_t n, int64_t width) {
+  int64_t i = 0;
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (; i + 8 <= n; i += 8) {
+    if (!row) {
+      _mm256_storeu_ps(dst + i, _mm256_setzero_ps());
+      continue;
+    }
+    const int64_t first = w0 + i;  // input column of lane 0
+    if (first >= 0 && first + 8 <= width) {
+      _mm256_storeu_ps(dst + i, _mm256_loadu_ps(row + first));
+      continue;
+    }
+    // Lanes l with 0 <= first + l < width, i.e. -first <= l < width - first (clamped to 0..8).
+    const int lo = int(imin(8, imax(0, -first))), hi = int(imin(8, imax(0, width - first)));
+    const __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane),
+                                       _mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1)));
+    // The masked load's address is only formed, never dereferenced, for masked-off lanes.
+    _mm256_storeu_ps(dst + i, hi > lo ? _mm256_maskload_ps(row + first, m) : _mm256_setzero_ps());
+  }
+#endif
+  for (; i < n; ++i) {
+    const int64_t c = w0 + i;
+    dst[i] = (row && c >= 0 && c < width) ? row[c] : 0.f;
+  }
+}
+
 // V[xi][c][j] for the tiles [t0, t0 + nb) of the block, all Cin channels. Per run of tiles in
 // one tile row, the four input rows each patch row reads are copied into zero-padded buffers
 // (rows[r], 2 * 8 * ceil(run / 8) + 16 floats), so every tile reads without bounds checks; eight
@@ -180,21 +212,14 @@ void input_transform(const Plan& p, const float* in, int64_t t0, int64_t nb, flo
     const int64_t t = t0 + j, n = t / per_image, rr = t % per_image, th = rr / p.tW, tw = rr % p.tW;
     const int64_t run = imin(nb - j, p.tW - tw), groups = (run + 7) / 8;
     const int64_t h0 = 2 * th - p.padT, w0 = 2 * tw - p.padL;
-    const int64_t cols = 2 * 8 * groups + 2;  // input columns w0 .. w0 + cols - 1 feed the run
-    const int64_t lo = imin(cols, imax(0, -w0)), hi = imax(lo, imin(cols, p.iW - w0));
+    const int64_t cols = 2 * 8 * groups + 8;  // input columns w0 .. w0 + 16 * groups + 1 feed the run
     for (int64_t c = 0; c < p.Cin; ++c) {
       const float* src = in + (n * p.Cin + c) * plane;
       const float* q[4];
       for (int r = 0; r < 4; ++r) {
         float* buf = rows + r * width;
         const int64_t ih = h0 + r;
-        if (ih < 0 || ih >= p.iH) {
-          std::memset(buf, 0, size_t(cols) * sizeof(float));
-        } else {
-          if (lo > 0) std::memset(buf, 0, size_t(lo) * sizeof(float));
-          std::memcpy(buf + lo, src + ih * p.iW + w0 + lo, size_t(hi - lo) * sizeof(float));
-          if (hi < cols) std::memset(buf + hi, 0, size_t(cols - hi) * sizeof(float));
-        }
+        padded_row(buf, (ih >= 0 && ih < p.iH) ? src + ih * p.iW : nullptr, w0, cols, p.iW);
         q[r] = buf;
       }
       float* dst = V + c * p.ld + j;
@@ -284,18 +309,12 @@ void output_grad_transform(const Plan& p, const float* dy, int64_t t0, int64_t n
     const int64_t t = t0 + j, n = t / per_image, rr = t % per_image, th = rr / p.tW, tw = rr % p.tW;
     const int64_t run = imin(nb - j, p.tW - tw), groups = (run + 7) / 8;
     const int64_t oh = 2 * th, ow0 = 2 * tw, cols = 2 * 8 * groups;
-    const int64_t valid = imax(0, imin(cols, p.oW - ow0));
     for (int64_t o = 0; o < p.Cout; ++o) {
       const float* src = dy + (n * p.Cout + o) * plane;
       const float* q[2];
       for (int r = 0; r < 2; ++r) {
         float* buf = rows + r * width;
-        if (oh + r < p.oH) {
-          std::memcpy(buf, src + (oh + r) * p.oW + ow0, size_t(valid) * sizeof(float));
-          if (valid < cols) std::memset(buf + valid, 0, size_t(cols - valid) * sizeof(float));
-        } else {
-          std::memset(buf, 0, size_t(cols) * sizeof(float));
-        }
+        padded_row(buf, oh + r < p.oH ? src + (oh + r) * p.oW : nullptr, ow0, cols, p.oW);
         q[r] = buf;
       }
       float* dst = dM + o * p.ld + j;
