@@ -7,6 +7,7 @@
 #ifdef EMBER_WITH_CUDA
 #include "cuda/allocator.h"
 #include "cuda/device.h"
+#include "cuda/nn_reference.h"
 #endif
 
 namespace ember {
@@ -37,6 +38,9 @@ EMBER_BINDINGS(cuda) {
     cuda::empty_cache();
   });
   m.def("cuda_caching_disabled", [] { return cuda::caching_disabled(); });
+  // Tests: route the nn kernels through their plain reference kernels (see cuda/nn_reference.h).
+  m.def("cuda_set_reference_kernels", [](bool on) { cuda::set_reference_kernels(on); });
+  m.def("cuda_reference_kernels", [] { return cuda::use_reference_kernels(); });
 #else
   m.def("cuda_device_count", [] { return 0; });
   m.def("cuda_current_device", [] { return 0; });
@@ -45,6 +49,8 @@ EMBER_BINDINGS(cuda) {
   m.def("cuda_reset_peak_memory_stats", [](int) {});
   m.def("cuda_empty_cache", [] {});
   m.def("cuda_caching_disabled", [] { return false; });
+  m.def("cuda_set_reference_kernels", [](bool) {});
+  m.def("cuda_reference_kernels", [] { return false; });
 #endif
 }
 

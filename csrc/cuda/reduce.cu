@@ -1,6 +1,6 @@
-// CUDA reductions (sum, mean, prod, max/min with and without indices, argmax/argmin, all/any)
-// over the ReducePlan geometry of ops/reduce.h: output o reduces the sub-space of reduced dims at
-// the input offset of kept index o. Accumulation matches the CPU kernels' types (double for
+// CUDA reductions (sum, mean, prod, max/min with and without indices, argmax/argmin, all/any, and
+// the statistics var/std, logsumexp and p-norms) over the ReducePlan geometry of ops/reduce.h:
+// output o reduces the sub-space of reduced dims at the input offset of kept index o. Accumulation matches the CPU kernels' types (double for
 // floating inputs, int64 for integers); the order is a tree, so float results agree with the CPU
 // to rounding. Max/min propagate NaN and report the first index of the extreme (torch's rule).
 //
@@ -9,6 +9,7 @@
 //            outputs: partial results, then a combine pass); threads stride the reduced range.
 //   columns  the kept dim is contiguous and the reduced one strided ("reduce the leading dim"):
 //            32 adjacent outputs per block row, 16 rows of threads split the reduced range.
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -146,6 +147,90 @@ struct ExtremeReducer {
     if (out.values) reinterpret_cast<T*>(out.values)[o] = a.v;
     if (out.indices) out.indices[o] = a.i;
   }
+};
+
+// ---- statistics (reduce_stat): var/std, logsumexp and norms, in double --------------------------
+// var/std: Welford triples (count, mean, m2) merged with Chan's formula: one pass, no sum of
+// squares to cancel against a large mean; var = m2 / max(0, n - correction).
+struct VarAcc {
+  double n, mean, m2;
+};
+
+template <typename T>
+struct VarReducer {
+  using Acc = VarAcc;
+  double correction;
+  bool take_sqrt;
+  __device__ Acc identity() const { return Acc{0.0, 0.0, 0.0}; }
+  __device__ Acc map(T v, int64_t) const { return Acc{1.0, double(v), 0.0}; }
+  __device__ Acc combine(Acc a, Acc b) const {
+    if (b.n == 0.0) return a;
+    if (a.n == 0.0) return b;
+    const double n = a.n + b.n, d = b.mean - a.mean, fb = b.n / n;
+    return Acc{n, a.mean + d * fb, a.m2 + b.m2 + d * d * a.n * fb};
+  }
+  __device__ void store(const ReduceOut& out, int64_t o, Acc a) const {
+    const double m2 = a.n == 0.0 ? ::nan("") : a.m2;  // an empty reduction is NaN, as on the CPU
+    const double var = m2 / fmax(0.0, a.n - correction);
+    store_as(out.values, o, out.dtype, take_sqrt ? sqrt(var) : var);
+  }
+};
+
+// logsumexp online: (m, s) stands for s * exp(m); merging rescales the smaller one. Equal maxima
+// (including two infinities) add without an exp, so no inf - inf appears; s == 0 is empty.
+struct LseAcc {
+  double m, s;
+};
+
+template <typename T>
+struct LseReducer {
+  using Acc = LseAcc;
+  __device__ Acc identity() const { return Acc{-INFINITY, 0.0}; }
+  __device__ Acc map(T v, int64_t) const { return Acc{double(v), 1.0}; }
+  __device__ Acc combine(Acc a, Acc b) const {
+    if (a.s == 0.0) return b;
+    if (b.s == 0.0) return a;
+    if (a.m != a.m || b.m != b.m) return Acc{::nan(""), 1.0};
+    if (a.m == b.m) return Acc{a.m, a.s + b.s};
+    const Acc hi = a.m > b.m ? a : b, lo = a.m > b.m ? b : a;
+    return Acc{hi.m, hi.s + lo.s * ::exp(lo.m - hi.m)};
+  }
+  __device__ void store(const ReduceOut& out, int64_t o, Acc a) const {
+    store_as(out.values, o, out.dtype, a.s == 0.0 ? -INFINITY : a.m + ::log(a.s));
+  }
+};
+
+// p-norms for finite p: sum of |v|^p (p = 0 counts non-zeros), then the 1/p power.
+template <typename T>
+struct PowerSumReducer {
+  using Acc = double;
+  double p;
+  __device__ Acc identity() const { return 0.0; }
+  __device__ Acc map(T v, int64_t) const {
+    const double a = fabs(double(v));
+    if (p == 2.0) return a * a;
+    if (p == 1.0) return a;
+    if (p == 0.0) return v != T(0) ? 1.0 : 0.0;
+    return ::pow(a, p);
+  }
+  __device__ Acc combine(Acc a, Acc b) const { return a + b; }
+  __device__ void store(const ReduceOut& out, int64_t o, Acc a) const {
+    store_as(out.values, o, out.dtype, p == 2.0 ? sqrt(a) : (p == 1.0 || p == 0.0) ? a : ::pow(a, 1.0 / p));
+  }
+};
+
+// inf / -inf norms: the largest / smallest |v|; NaN propagates.
+template <typename T, bool kMax>
+struct AbsExtremeReducer {
+  using Acc = double;
+  __device__ Acc identity() const { return kMax ? -INFINITY : INFINITY; }
+  __device__ Acc map(T v, int64_t) const { return fabs(double(v)); }
+  __device__ Acc combine(Acc a, Acc b) const {
+    if (a != a) return a;
+    if (b != b) return b;
+    return kMax ? fmax(a, b) : fmin(a, b);
+  }
+  __device__ void store(const ReduceOut& out, int64_t o, Acc a) const { store_as(out.values, o, out.dtype, a); }
 };
 
 // ---- kernels --------------------------------------------------------------------------------
@@ -372,10 +457,30 @@ void reduce_index_kernel(bool is_max, const ReducePlan& p, const Tensor& x, cons
   });
 }
 
+void reduce_stat_kernel(StatOp op, const ReducePlan& p, const Tensor& x, const Tensor& out, double param) {
+  DeviceGuard guard(x.device().index);
+  const ReduceGeom g = make_geom(p);
+  const ReduceOut o{static_cast<char*>(out.raw_data()), nullptr, out.dtype(), false, 0.0};
+  EMBER_DISPATCH_FLOATING_TYPES(x.dtype(), "reduce_stat", [&] {
+    const scalar_t* xp = x.data<scalar_t>();
+    switch (op) {
+      case StatOp::Var: case StatOp::Std:
+        return launch_reduce(g, xp, VarReducer<scalar_t>{param, op == StatOp::Std}, o, x.device());
+      case StatOp::LogSumExp: return launch_reduce(g, xp, LseReducer<scalar_t>{}, o, x.device());
+      case StatOp::Norm:
+        if (std::isinf(param) && param > 0) return launch_reduce(g, xp, AbsExtremeReducer<scalar_t, true>{}, o, x.device());
+        if (std::isinf(param)) return launch_reduce(g, xp, AbsExtremeReducer<scalar_t, false>{}, o, x.device());
+        return launch_reduce(g, xp, PowerSumReducer<scalar_t>{param}, o, x.device());
+      default: throw_unsupported_dtype("reduce_stat", x.dtype());
+    }
+  });
+}
+
 }  // namespace
 
 REGISTER_CUDA_KERNEL(reduce_stub, &reduce_kernel);
 REGISTER_CUDA_KERNEL(reduce_index_stub, &reduce_index_kernel);
+REGISTER_CUDA_KERNEL(reduce_stat_stub, &reduce_stat_kernel);
 
 }  // namespace cuda
 }  // namespace ember

@@ -12,6 +12,7 @@ Tensor activation(ActOp op, const Tensor& x, double p0, double p1, double p2, co
   EMBER_CHECK(int(op) >= 0 && op < ActOp::Count, ValueError, "unknown activation ", int(op));
   EMBER_CHECK(is_floating(x.dtype()), TypeError, "activation: expected a floating-point tensor, got ",
               dtype_name(x.dtype()));
+  if (out) check_same_device(*out, x, "activation");
   Tensor result = out ? *out : Tensor::empty(x.shape(), x.dtype(), x.device());
   EMBER_CHECK(result.shape() == x.shape() && result.dtype() == x.dtype(), ValueError,
               "activation: output shape/dtype differ from the input's");
@@ -27,6 +28,7 @@ Tensor activation_backward(ActOp op, const Tensor& grad, const Tensor& x, double
   EMBER_CHECK(int(op) >= 0 && op < ActOp::Count, ValueError, "unknown activation ", int(op));
   EMBER_CHECK(grad.shape() == x.shape(), ValueError, "activation_backward: grad shape ", grad.shape(),
               " differs from input shape ", x.shape());
+  check_same_device(grad, x, "activation_backward");
   Tensor g = grad.dtype() == x.dtype() ? grad : grad.to(x.dtype(), x.device());
   Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.numel() == 0) return dx;

@@ -178,6 +178,7 @@ Tensor index_offsets(const std::vector<Tensor>& indices, const std::vector<int64
     Tensor idx = indices[k];
     EMBER_CHECK(is_integral(idx.dtype(), false), TypeError,
                 "tensors used as indices must be long, int, byte or bool tensors, got ", dtype_name(idx.dtype()));
+    check_same_device(idx, indices[0], "index");
     if (idx.dtype() != DType::Int64) idx = idx.to(DType::Int64, idx.device());
     EMBER_CHECK(idx.dim() <= int64_t(shape.size()), IndexError, "index of shape ", idx.shape(),
                 " cannot be broadcast to ", shape);
@@ -217,6 +218,7 @@ void check_offsets_in_storage(const Tensor& view, const Tensor& offsets, const c
 Tensor index_gather(const Tensor& src_view, const Tensor& offsets) {
   EMBER_CHECK(offsets.dtype() == DType::Int64 && offsets.shape() == src_view.shape(), ValueError,
               "index_gather: offsets must be int64 of the source view's shape");
+  check_same_device(offsets, src_view, "index");
   check_offsets_in_storage(src_view, offsets, "index_gather");
   Tensor out = Tensor::empty(src_view.shape(), src_view.dtype(), src_view.device());
   if (out.numel() == 0) return out;
@@ -231,6 +233,7 @@ Tensor index_gather(const Tensor& src_view, const Tensor& offsets) {
 void index_scatter_(const Tensor& dst_view, const Tensor& offsets, const Tensor& values_in, bool accumulate) {
   EMBER_CHECK(offsets.dtype() == DType::Int64 && offsets.shape() == dst_view.shape(), ValueError,
               "index_scatter_: offsets must be int64 of the destination view's shape");
+  check_same_device(offsets, dst_view, "index_put_");
   if (dst_view.numel() == 0) return;
   check_offsets_in_storage(dst_view, offsets, "index_scatter_");
   const Shape& shape = dst_view.shape();
@@ -255,9 +258,9 @@ void index_scatter_(const Tensor& dst_view, const Tensor& offsets, const Tensor&
 
 Tensor nonzero(const Tensor& x) {
   Tensor b = x.dtype() == DType::Bool && x.is_contiguous() ? x : x.to(DType::Bool, x.device());
-  int64_t count = 0;
-  const bool* a = b.data<bool>();
-  for (int64_t i = 0, n = b.numel(); i < n; ++i) count += a[i];
+  // The count sizes the output, so it comes to the host (a sum on the tensor's own device).
+  const int64_t count = b.numel() == 0 ? 0
+      : *reduce(ReduceOp::Sum, b, {}, false, DType::Int64).to(DType::Int64, kCPU).data<int64_t>();
   Tensor out = Tensor::empty({count, x.dim()}, DType::Int64, x.device());
   if (count && x.dim()) nonzero_stub.get(x.device())(b, out);
   return out;

@@ -3,6 +3,7 @@
 #include "ops/norm.h"
 
 #include "ops/copy.h"
+#include "ops/elementwise.h"
 
 namespace ember {
 
@@ -17,27 +18,28 @@ Tensor param(const std::optional<Tensor>& p, const Tensor& x, int64_t n, const c
   if (!p) return Tensor();
   EMBER_CHECK(p->numel() == n, ValueError, op, ": expected ", what, " with ", n, " elements, but got shape ",
               p->shape());
+  check_same_device(*p, x, op);
   return p->to(x.dtype(), x.device()).contiguous();
 }
 const char* cptr(const Tensor& t) { return t.defined() ? static_cast<const char*>(t.raw_data()) : nullptr; }
 char* mptr(const Tensor& t) { return t.defined() ? static_cast<char*>(t.raw_data()) : nullptr; }
 
-// Reads a 1-D floating tensor into doubles.
-void read_doubles(const Tensor& t, double* out) {
-  Tensor c = t.contiguous();
-  EMBER_DISPATCH_FLOATING_TYPES(c.dtype(), "batch_norm", [&] {
-    for (int64_t i = 0; i < c.numel(); ++i) out[i] = double(c.data<scalar_t>()[i]);
-  });
-}
-// running = (1 - momentum) * running + momentum * value, in place.
-void update_running(const Tensor& running, const double* value, double momentum) {
-  Tensor c = running.contiguous();
-  EMBER_DISPATCH_FLOATING_TYPES(c.dtype(), "batch_norm", [&] {
-    scalar_t* r = c.data<scalar_t>();
-    for (int64_t i = 0; i < c.numel(); ++i) r[i] = scalar_t((1 - momentum) * double(r[i]) + momentum * value[i]);
-  });
-  if (c.storage() != running.storage() || c.raw_data() != running.raw_data()) copy_(running, c);
+Tensor mul(const Tensor& t, double s) { return binary(BinaryOp::Mul, Operand::of(t), Operand::of(Scalar::from_double(s))); }
+
+// running = (1 - momentum) * running + momentum * value, in place: computed in double (value is
+// float64) on the statistics' device, then stored in running's dtype.
+void update_running(const Tensor& running, const Tensor& value, double momentum) {
+  const Tensor r = running.to(DType::Float64, running.device());
+  const Tensor a = mul(r, 1 - momentum), b = mul(value, momentum);
+  copy_(running, binary(BinaryOp::Add, Operand::of(a), Operand::of(b)));
   running.bump_version();
+}
+
+// The float64 statistics (C,) the kernels read, on x's device.
+void check_stats(const Tensor& t, const Tensor& x, int64_t n, const char* op, const char* what) {
+  EMBER_CHECK(t.defined() && t.dtype() == DType::Float64 && t.is_contiguous() && t.numel() == n, ValueError, op,
+              ": expected ", what, " to be the forward's contiguous float64 statistics of ", n, " elements");
+  check_same_device(t, x, op);
 }
 
 void bn_geometry(const Tensor& x, int64_t& N, int64_t& C, int64_t& L) {
@@ -66,26 +68,23 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_forward(const Tensor& x, const std
                                 C, " elements not ", running_mean->numel());
   if (running_var) EMBER_CHECK(running_var->numel() == C, ValueError, "batch_norm: running_var should contain ",
                                C, " elements not ", running_var->numel());
+  if (running_mean) check_same_device(*running_mean, x, "batch_norm");
+  if (running_var) check_same_device(*running_var, x, "batch_norm");
   Tensor w = param(weight, x, C, "batch_norm", "weight"), b = param(bias, x, C, "batch_norm", "bias");
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  Tensor mean = Tensor::empty({C}, DType::Float64, x.device());
-  Tensor var = Tensor::empty({C}, DType::Float64, x.device());
-  if (!training) {
-    read_doubles(*running_mean, mean.data<double>());
-    read_doubles(*running_var, var.data<double>());
-  }
+  // Eval mode normalises with copies of the running statistics (later updates must not reach
+  // the saved ones); training mode's kernel writes the batch statistics.
+  Tensor mean = training ? Tensor::empty({C}, DType::Float64, x.device())
+                         : running_mean->to(DType::Float64, x.device());
+  Tensor var = training ? Tensor::empty({C}, DType::Float64, x.device())
+                        : running_var->to(DType::Float64, x.device());
   batch_norm_stub.get(x.device())(x.dtype(), cptr(xc), mptr(y), cptr(w), cptr(b), mean.data<double>(),
                                   var.data<double>(), N, C, L, eps, training);
   if (training) {
-    if (running_mean) update_running(*running_mean, mean.data<double>(), momentum);
-    if (running_var) {
-      // torch updates the running variance with the unbiased estimate.
-      const double corr = double(N * L) / double(N * L - 1);
-      std::vector<double> unbiased(C);
-      for (int64_t c = 0; c < C; ++c) unbiased[c] = var.data<double>()[c] * corr;
-      update_running(*running_var, unbiased.data(), momentum);
-    }
+    if (running_mean) update_running(*running_mean, mean, momentum);
+    // torch updates the running variance with the unbiased estimate.
+    if (running_var) update_running(*running_var, mul(var, double(N * L) / double(N * L - 1)), momentum);
   }
   return {y, mean, var};
 }
@@ -96,6 +95,11 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_backward(const Tensor& dy, const T
   int64_t N, C, L;
   bn_geometry(x, N, C, L);
   Tensor w = param(weight, x, C, "batch_norm", "weight");
+  EMBER_CHECK(dy.shape() == x.shape(), ValueError, "batch_norm_backward: grad shape ", dy.shape(),
+              " differs from input shape ", x.shape());
+  check_same_device(dy, x, "batch_norm_backward");
+  check_stats(mean, x, C, "batch_norm_backward", "mean");
+  check_stats(var, x, C, "batch_norm_backward", "var");
   Tensor xc = x.contiguous(), g = dy.to(x.dtype(), x.device()).contiguous();
   Tensor dx = need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
   Tensor dw = need_dweight ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
@@ -143,6 +147,11 @@ std::tuple<Tensor, Tensor, Tensor> layer_norm_backward(const Tensor& dy, const T
   int64_t M, D;
   ln_geometry(x, normalized_shape, M, D);
   Tensor w = param(weight, x, D, "layer_norm", "weight");
+  EMBER_CHECK(dy.shape() == x.shape(), ValueError, "layer_norm_backward: grad shape ", dy.shape(),
+              " differs from input shape ", x.shape());
+  check_same_device(dy, x, "layer_norm_backward");
+  check_stats(mean, x, M, "layer_norm_backward", "mean");
+  check_stats(rstd, x, M, "layer_norm_backward", "rstd");
   Tensor xc = x.contiguous(), g = dy.to(x.dtype(), x.device()).contiguous();
   Tensor dx = need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
   Tensor dw = need_dweight ? Tensor::empty(normalized_shape, x.dtype(), x.device()) : Tensor();

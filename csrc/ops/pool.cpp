@@ -112,6 +112,8 @@ Tensor pool2d_backward(PoolKind kind, const Tensor& dy, const Tensor& x, const T
       make_params(kind, x, kernel, stride, padding, dilation, ceil_mode, count_include_pad, divisor_override);
   EMBER_CHECK(dy.shape() == out_shape(x, p), ValueError, kind_name(kind), "_backward: grad shape ", dy.shape(),
               " differs from output shape ", out_shape(x, p));
+  check_same_device(dy, x, kind_name(kind));
+  if (indices.defined()) check_same_device(indices, x, kind_name(kind));
   Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.numel() == 0) return dx;
   Tensor g = dy.to(x.dtype(), x.device()).contiguous();

@@ -2,6 +2,7 @@
 // reductions of the per-position losses; the kernels are in cpu/kernels/softmax_xent.cpp.
 #include "ops/softmax.h"
 #include "ops/copy.h"
+#include "ops/reduce.h"
 
 #include <limits>
 
@@ -23,6 +24,16 @@ void check_float(const Tensor& t, const char* name) {
   EMBER_CHECK(is_floating(t.dtype()), TypeError, name, ": expected a floating-point tensor, got ",
               dtype_name(t.dtype()));
 }
+
+[[noreturn]] void throw_bad_target(int64_t t, bool log_probs_input, int64_t C, const Shape& input_shape) {
+  throw IndexError(str("Target ", t, " is out of bounds. (", log_probs_input ? "nll_loss" : "cross_entropy",
+                       " with ", C, " classes, input shape ", input_shape, ")"));
+}
+
+// The sum of every element of a floating tensor on any device, accumulated in double.
+double sum_to_host(const Tensor& t) {
+  return *reduce(ReduceOp::Sum, t, {}, false, DType::Float64).to(DType::Float64, kCPU).data<double>();
+}
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim, bool log) {
@@ -42,6 +53,7 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
 Tensor softmax_backward(const Tensor& dy, const Tensor& y, int64_t dim, bool log) {
   EMBER_CHECK(dy.shape() == y.shape() && dy.dtype() == y.dtype(), ValueError,
               "softmax_backward: grad ", dy.shape(), " and output ", y.shape(), " differ");
+  check_same_device(dy, y, "softmax_backward");
   const int64_t d = y.dim() == 0 ? 0 : y.wrap_dim(dim);
   Tensor g = dy.contiguous(), yc = y.contiguous();
   Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
@@ -71,6 +83,8 @@ XentSetup setup_xent(const Tensor& input, const Tensor& target, const std::optio
               input.shape());
   EMBER_CHECK(label_smoothing >= 0 && label_smoothing <= 1, ValueError, name,
               ": label_smoothing must be between 0.0 and 1.0. Got: ", label_smoothing);
+  check_same_device(target, input, name);
+  if (weight) check_same_device(*weight, input, name);
   XentSetup st;
   XentArgs& a = st.args;
   const bool batched = input.dim() >= 2;
@@ -104,12 +118,13 @@ XentSetup setup_xent(const Tensor& input, const Tensor& target, const std::optio
                 " for input shape ", input.shape(), ", but got target shape ", target.shape());
     st.target = target.contiguous();
     a.target_idx = st.target.data<int64_t>();
-    if (check_targets) {
+    // On the CPU the targets are checked here; CUDA kernels flag the first bad position instead
+    // (XentArgs::bad_target) and the caller raises the same error from it.
+    if (check_targets && input.device().is_cpu()) {
       const int64_t n = st.target.numel();
       for (int64_t i = 0; i < n; ++i) {
         const int64_t t = a.target_idx[i];
-        EMBER_CHECK(t == ignore_index || (t >= 0 && t < a.C), IndexError, "Target ", t,
-                    " is out of bounds. (", name, " with ", a.C, " classes, input shape ", input.shape(), ")");
+        if (!(t == ignore_index || (t >= 0 && t < a.C))) throw_bad_target(t, log_probs_input, a.C, input.shape());
       }
     }
   }
@@ -120,16 +135,30 @@ XentSetup setup_xent(const Tensor& input, const Tensor& target, const std::optio
                 "tensor of shape: ", weight->shape());
     st.weight = weight->to(input.dtype(), input.device()).contiguous();
     a.weight = static_cast<const char*>(st.weight.raw_data());
-    a.weight_sum = 0;
-    const int64_t C = a.C;
-    EMBER_DISPATCH_FLOATING_TYPES(input.dtype(), name, [&] {
-      for (int64_t c = 0; c < C; ++c) a.weight_sum += double(st.weight.data<scalar_t>()[c]);
-    });
+    a.weight_sum = sum_to_host(st.weight);
   }
   a.ignore_index = ignore_index;
   a.label_smoothing = label_smoothing;
   a.log_probs_input = log_probs_input;
   return st;
+}
+
+// A device flag for XentArgs::bad_target when class targets live on a GPU, else undefined.
+Tensor make_target_flag(XentSetup& st, const Tensor& input) {
+  if (!st.args.target_idx || input.device().is_cpu()) return Tensor();
+  Tensor flag = Tensor::empty({}, DType::Int64, input.device());
+  fill_(flag, Scalar::from_int(std::numeric_limits<int64_t>::max()));
+  st.args.bad_target = flag.data<int64_t>();
+  return flag;
+}
+
+// Raises the CPU's IndexError for the first out-of-range target a CUDA kernel flagged.
+void raise_flagged_target(const Tensor& flag, const XentSetup& st, const Tensor& input, bool log_probs_input) {
+  if (!flag.defined()) return;
+  const int64_t pos = *flag.to(DType::Int64, kCPU).data<int64_t>();
+  if (pos == std::numeric_limits<int64_t>::max()) return;
+  const Tensor t = st.target.as_strided({}, {}, st.target.offset() + pos).to(DType::Int64, kCPU);
+  throw_bad_target(*t.data<int64_t>(), log_probs_input, st.args.C, input.shape());
 }
 }  // namespace
 
@@ -146,8 +175,15 @@ std::tuple<Tensor, Tensor, double> cross_entropy_forward(const Tensor& input, co
   a.lse = static_cast<char*>(lse.raw_data());
   a.denom = static_cast<char*>(denom.raw_data());
   if (loss.numel() > 0 && a.C > 0) {
+    const Tensor flag = make_target_flag(st, input);
     xent_forward_stub.get(input.device())(input.dtype(), a);
+    raise_flagged_target(flag, st, input, log_probs_input);
   } else if (loss.numel() > 0) {
+    if (a.target_idx && input.device().is_cuda()) {  // no kernel ran to check them
+      const auto [lo, hi] = min_max_int64(st.target);
+      if (lo != ignore_index || hi != ignore_index)
+        throw_bad_target(lo != ignore_index ? lo : hi, log_probs_input, a.C, input.shape());
+    }
     // No classes: every class-index target was ignore_index (others fail the range check), and a
     // probability target over zero classes contributes nothing. torch returns zeros here.
     fill_(loss, Scalar::from_double(0.0));
@@ -155,16 +191,11 @@ std::tuple<Tensor, Tensor, double> cross_entropy_forward(const Tensor& input, co
     fill_(denom, Scalar::from_double(a.target_idx ? 0.0 : 1.0));
   }
   if (reduction == Reduction::None) return {loss, lse, 1.0};
-  double total = 0, weight_total = 0;
-  const int64_t n = loss.numel();
-  EMBER_DISPATCH_FLOATING_TYPES(input.dtype(), "cross_entropy", [&] {
-    const scalar_t* l = loss.data<scalar_t>();
-    const scalar_t* d = denom.data<scalar_t>();
-    for (int64_t i = 0; i < n; ++i) total += double(l[i]), weight_total += double(d[i]);
-  });
+  const double total = loss.numel() ? sum_to_host(loss) : 0.0;
+  const double weight_total = denom.numel() ? sum_to_host(denom) : 0.0;
   Tensor out = Tensor::empty({}, input.dtype(), input.device());
   const double value = reduction == Reduction::Sum ? total : total / weight_total;  // 0/0 = nan, as torch
-  EMBER_DISPATCH_FLOATING_TYPES(input.dtype(), "cross_entropy", [&] { *out.data<scalar_t>() = scalar_t(value); });
+  fill_(out, Scalar::from_double(value));
   return {out, lse, weight_total};
 }
 
@@ -174,6 +205,11 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& input, const Ten
                               double total_weight) {
   XentSetup st = setup_xent(input, target, weight, ignore_index, label_smoothing, log_probs_input, false);
   XentArgs& a = st.args;
+  check_same_device(grad, input, "cross_entropy_backward");
+  check_same_device(lse, input, "cross_entropy_backward");
+  EMBER_CHECK(lse.dtype() == DType::Float64 && lse.shape() == st.loss_shape, ValueError,
+              "cross_entropy_backward: expected the forward's float64 log-sum-exp of shape ", st.loss_shape,
+              ", got ", dtype_name(lse.dtype()), " ", lse.shape());
   Tensor g = grad.to(input.dtype(), input.device()).contiguous();
   Tensor lse_c = lse.contiguous();
   if (reduction == Reduction::None) {
@@ -189,6 +225,8 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& input, const Ten
   a.lse_in = static_cast<const char*>(lse_c.raw_data());
   Tensor dinput = Tensor::empty(input.shape(), input.dtype(), input.device());
   a.dinput = static_cast<char*>(dinput.raw_data());
+  // The forward has rejected bad targets; the CUDA kernel zeroes the gradient of any it meets
+  // rather than reading outside the row (no flag here: that would cost a sync per step).
   if (dinput.numel() > 0) xent_backward_stub.get(input.device())(input.dtype(), a);
   return dinput;
 }

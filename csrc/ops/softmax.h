@@ -53,6 +53,9 @@ struct XentArgs {
   // 1e4, 1 at 1e7), and p = exp(x - lse) would inherit that error.
   char* lse = nullptr;
   char* denom = nullptr;  // weight of the position's target (0 when ignored), 1 for prob targets
+  // CUDA only (the CPU op checks targets before its kernels run): a device int64, INT64_MAX on
+  // entry, that the kernels lower to the first position whose class target is out of range.
+  int64_t* bad_target = nullptr;
   // backward: dinput = grad[pos * grad_stride] * scale * d(loss_pos)/d(input)
   const char* lse_in = nullptr;
   const char* grad = nullptr;
