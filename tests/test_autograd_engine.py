@@ -85,6 +85,12 @@ def test_mlp_training_step_matches_torch(torch):
         assert el.item() == pytest.approx(tl.item(), rel=1e-12)
 
 
+def _times_one_with_backward(backward):
+    """A custom Function computing x * 1 whose backward is `backward(g)`."""
+    return type("TimesOne", (Function,), {"forward": staticmethod(lambda ctx, x: x * 1),
+                                          "backward": staticmethod(lambda ctx, g: backward(g))})
+
+
 # ---- leaf gradients taken over without a copy -------------------------------------------------
 def test_gradient_passed_to_backward_of_a_leaf_is_copied_not_aliased():
     x = _f64([1.0, 2.0])
@@ -111,6 +117,14 @@ def test_gradient_from_numpy_memory_is_not_aliased():
     x = _f64([1.0, 2.0])
     arr = np.array([5.0, 6.0])
     (x + 0).backward(ember.from_numpy(arr))
+    arr[:] = 0
+    assert x.grad.tolist() == [5.0, 6.0]
+
+
+def test_gradient_made_from_numpy_memory_by_a_backward_is_not_aliased():
+    arr = np.array([5.0, 6.0])
+    x = _f64([1.0, 2.0])
+    _times_one_with_backward(lambda g: ember.from_numpy(arr)).apply(x).sum().backward()
     arr[:] = 0
     assert x.grad.tolist() == [5.0, 6.0]
 
@@ -149,12 +163,6 @@ class _ReturnsSaved(Function):
     def backward(ctx, g):
         (k,) = ctx.saved_tensors
         return k, None
-
-
-def _times_one_with_backward(backward):
-    """A custom Function computing x * 1 whose backward is `backward(g)`."""
-    return type("TimesOne", (Function,), {"forward": staticmethod(lambda ctx, x: x * 1),
-                                          "backward": staticmethod(lambda ctx, g: backward(g))})
 
 
 _ReturnsDetached = _times_one_with_backward(lambda g: g.detach())
@@ -414,3 +422,76 @@ def test_mse_loss_broadcasts_like_the_composite():
     loss.backward()
     assert loss.item() == pytest.approx((0 + 4 + 4 + 16) / 4)
     assert x.grad.tolist() == [[0.0, 1.0], [1.0, 2.0]]
+
+
+def test_mse_loss_without_grad_and_with_mixed_dtypes_matches_torch(torch):
+    xa, ya = np.array([[1.0, -2.0], [0.5, 3.0]]), np.array([[0.0, 1.0], [2.0, -1.0]])
+    for reduction in ("mean", "sum", "none"):
+        e = F.mse_loss(ember.tensor(xa, dtype=ember.float32), ember.tensor(ya), reduction=reduction)
+        t = torch.nn.functional.mse_loss(torch.tensor(xa, dtype=torch.float32), torch.tensor(ya),
+                                         reduction=reduction)
+        assert str(e.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
+        np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-6)
+        with ember.no_grad():
+            e2 = F.mse_loss(ember.tensor(xa), ember.tensor(ya, requires_grad=True), reduction=reduction)
+        assert e2.grad_fn is None
+        np.testing.assert_allclose(e2.numpy(), torch.nn.functional.mse_loss(
+            torch.tensor(xa), torch.tensor(ya), reduction=reduction).numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="is not a valid value for reduction"):
+        F.mse_loss(ember.ones(2), ember.ones(2), reduction="avg")
+    assert F.mse_loss(ember.ones(2), ember.zeros(2), size_average=False).item() == 2.0
+
+
+# ---- the fast paths outside the engine -------------------------------------------------------
+def test_linear_subclass_and_replaced_weight_are_honoured():
+    class Doubled(nn.Linear):  # Linear's forward, with weight and bias defined otherwise
+        def __init__(self, base):
+            nn.Module.__init__(self)
+            self.base = base
+
+        @property
+        def weight(self):
+            return self.base.weight * 2
+
+        @property
+        def bias(self):
+            return self.base.bias
+
+    x = ember.ones(1, 2)
+    lin = nn.Linear(2, 1)
+    assert ember.allclose(Doubled(lin)(x) - lin.bias, (lin(x) - lin.bias) * 2)
+    w = lin.weight.detach().clone()
+    del lin.weight
+    lin.weight = w * 0  # a plain tensor attribute now, as torch.func.functional_call arranges
+    assert ember.allclose(lin(x), lin.bias.expand(1, 1))
+
+
+def test_optimizer_step_restores_grad_mode_even_when_it_fails():
+    w = nn.Parameter(ember.ones(2))
+    opt = ember.optim.SGD([w], lr=0.1)
+    w.grad = ember.ones(2, dtype=ember.float64)  # the fused step refuses a dtype mismatch
+    with pytest.raises(TypeError, match="dtype"):
+        opt.step()
+    assert ember.is_grad_enabled()
+    w.grad = ember.ones(4)[::2]  # non-contiguous gradients are accepted
+    opt.step()
+    assert w.tolist() == pytest.approx([0.9, 0.9]) and ember.is_grad_enabled()
+
+
+def test_max_over_a_dim_backward_gets_no_made_up_indices_gradient(torch):
+    def run(lib):
+        x = lib.tensor([[1.0, 5.0, 5.0], [7.0, 2.0, 3.0]], dtype=lib.float64, requires_grad=True)
+        v, i = x.max(1)
+        (v * lib.tensor([1.0, 2.0], dtype=lib.float64)).sum().backward()
+        return x.grad.tolist(), i.tolist()
+    assert run(ember) == run(torch)
+
+
+def test_anomaly_mode_is_process_wide_like_torch():
+    assert not ember.autograd.is_anomaly_enabled()
+    ember.autograd.set_detect_anomaly(True)
+    try:
+        assert ember.autograd.is_anomaly_enabled()
+    finally:
+        ember.autograd.set_detect_anomaly(False)
+    assert not ember.autograd.is_anomaly_enabled()
