@@ -60,15 +60,6 @@ EMBER_BINDINGS(tensor) {
         return py::make_tuple(to_tuple(t.shape()), int(t.dtype()), int(t.device().type), int(t.device().index));
       })
       .def("same_shape", [](const Tensor& a, const Tensor& b) { return a.shape() == b.shape(); })
-      // True when autograd may keep this tensor as `param`'s .grad instead of copying it (torch's
-      // use-count test): same dtype, shape and device as param, no other view uses the memory,
-      // and this view covers it densely from the start. Borrowed memory (NumPy, DLPack) never is.
-      .def("stealable_as_grad_of", [](const Tensor& t, const Tensor& param) {
-        const Storage& s = t.storage();
-        return t.dtype() == param.dtype() && t.shape() == param.shape() && t.device() == param.device() &&
-               s.use_count() == 1 && s->owns_memory() && t.offset() == 0 && t.is_contiguous() &&
-               size_t(t.nbytes()) == s->nbytes();
-      })
       .def("bump_version", &Tensor::bump_version)
       .def("is_contiguous", &Tensor::is_contiguous)
       .def("contiguous", &Tensor::contiguous, py::call_guard<py::gil_scoped_release>())

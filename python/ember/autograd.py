@@ -10,11 +10,9 @@ themselves recorded and higher-order gradients work.
 from __future__ import annotations
 
 import functools
-import itertools
 import threading
 import traceback
 import warnings
-from sys import getrefcount
 
 from . import _C
 from .tensor import Tensor
@@ -130,10 +128,16 @@ class _FunctionMeta(type):
 # (leaf tensor, _LEAF): a negative number marks "accumulate into this leaf's .grad".
 _LEAF = -1
 _new = object.__new__
-# map(getattr, args, _RG, _NO) reads each argument's requires_grad flag (False for non-tensors)
-# in one C loop.
-_RG = itertools.repeat("_requires_grad")
-_NO = itertools.repeat(False)
+# One C++ call each for what apply records per op (csrc/bindings/bind_autograd.cpp): the
+# arguments' requires-grad flags and edges, and the marking of a single output.
+_C.autograd_set_tensor_type(Tensor)
+_input_edges = _C.autograd_input_edges
+_mark_output = _C.autograd_mark_output
+_versions = _C.autograd_versions
+_first_modified = _C.autograd_first_modified
+_propagate = _C.autograd_propagate
+_accumulate_leaves = _C.autograd_accumulate_leaves
+_NoneType = type(None)
 
 
 class Function(metaclass=_FunctionMeta):
@@ -163,7 +167,7 @@ class Function(metaclass=_FunctionMeta):
     # -- ctx API --
     def save_for_backward(self, *tensors):
         self._saved = tensors
-        self._saved_versions = [t._c.version if t is not None else 0 for t in tensors]
+        self._saved_versions = _versions(tensors)
 
     @property
     def saved_tensors(self):
@@ -173,12 +177,13 @@ class Function(metaclass=_FunctionMeta):
                 "they have already been freed). Saved intermediate values of the graph are freed when you call "
                 ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
                 "graph a second time or if you need to access saved tensors after calling backward.")
-        for t, v in zip(self._saved, self._saved_versions):
-            if t is not None and t._c.version != v:
-                raise RuntimeError(
-                    "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: [ember.{t.dtype.name} {list(t.shape)}], which is output of {self.name()}, is at "
-                    f"version {t._c.version}; expected version {v} instead.")
+        i = _first_modified(self._saved, self._saved_versions)
+        if i >= 0:
+            t, v = self._saved[i], self._saved_versions[i]
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: [ember.{t.dtype.name} {list(t.shape)}], which is output of {self.name()}, is at "
+                f"version {t._c.version}; expected version {v} instead.")
         return self._saved
 
     def mark_non_differentiable(self, *tensors):
@@ -212,33 +217,21 @@ class Function(metaclass=_FunctionMeta):
         ctx = _new(cls)
         state = _state
         if state.enabled:
-            needs = tuple(map(getattr, args, _RG, _NO))
-            if True in needs:
-                ctx.needs_input_grad = needs
+            recorded = _input_edges(args)
+            if recorded is not None:
+                # The edges are taken before forward runs: they point at what produced the inputs
+                # the op reads, even if forward rebinds an input's grad_fn.
+                ctx.needs_input_grad, ctx._next = recorded
                 state.enabled = False
                 try:
                     out = cls.forward(ctx, *args, **kwargs)
                 finally:
                     state.enabled = True
-                edges = []
-                for a, n in zip(args, needs):
-                    if n:
-                        fn = a.grad_fn
-                        edges.append((a, _LEAF) if fn is None else (fn, a._output_nr))
-                    else:
-                        edges.append(None)
-                ctx._next = edges
-                if type(out) is tuple:
-                    ctx._out_meta = _mark_outputs(ctx, out)
-                else:
-                    out.grad_fn = ctx
-                    out._output_nr = 0
-                    out._requires_grad = True
-                    ctx._out_meta = (out._c.meta,)
+                ctx._out_meta = _mark_outputs(ctx, out) if type(out) is tuple else _mark_output(out, ctx)
                 if _anomaly:
                     ctx._trace = "".join(traceback.format_stack()[:-1])
                 return out
-            ctx.needs_input_grad = needs
+            ctx.needs_input_grad = (False,) * len(args)
             state.enabled = False
             try:
                 return cls.forward(ctx, *args, **kwargs)
@@ -274,31 +267,18 @@ def _zeros_for(meta):
     return creation.zeros(shape, dtype=from_code(dtype_code), device=from_codes(dev_type, dev_index))
 
 
+def _materialize(fn, grads):
+    """Zeros for the outputs of fn that got no gradient (torch's materialize_grads)."""
+    for nr, meta in enumerate(fn._out_meta):
+        if grads[nr] is None and meta is not None:
+            grads[nr] = _zeros_for(meta)
+
+
 def _check_grad_shape(node, in_grads, g, shape):
     """Raises torch's error for a gradient `g` (one of in_grads) whose shape is not `shape`."""
     index = next(i for i, x in enumerate(in_grads) if x is g)
     raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {index} - got "
                        f"{list(g._c.shape)} but expected shape compatible with {list(shape)}")
-
-
-def _count_dependencies(fns):
-    """{node: number of edges into it} over the graph reachable from the nodes `fns`."""
-    deps = {}
-    stack = list(fns)
-    seen = set(stack)
-    while stack:
-        for e in stack.pop()._next:
-            if e is not None and e[1] >= 0:
-                nxt = e[0]
-                c = deps.get(nxt)
-                if c is None:
-                    deps[nxt] = 1
-                    if nxt not in seen:
-                        seen.add(nxt)
-                        stack.append(nxt)
-                else:
-                    deps[nxt] = c + 1
-    return deps
 
 
 def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, allow_unused=False):
@@ -328,7 +308,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, al
             root_fns.append(fn)
         nr = r._output_nr
         buf[nr] = g if buf[nr] is None else buf[nr] + g
-    deps = _count_dependencies(root_fns)
+    deps = _C.autograd_dependencies(root_fns)  # {node: edges into it}, over what the roots reach
     ready = [fn for fn in root_fns if fn not in deps]
     anomaly = _anomaly
     prev_mode = _state.enabled
@@ -347,10 +327,8 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, al
                     if idxs and grads[nr] is not None:
                         for i in idxs:
                             results[i] = grads[nr] if results[i] is None else results[i] + grads[nr]
-            if fn._materialize_grads:
-                for nr in range(len(grads)):
-                    if grads[nr] is None and fn._out_meta[nr] is not None:
-                        grads[nr] = _zeros_for(fn._out_meta[nr])
+            if fn._materialize_grads and _NoneType in map(type, grads):
+                _materialize(fn, grads)
             in_grads = fn.backward(fn, *grads)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,) if not isinstance(in_grads, list) else tuple(in_grads)
@@ -362,50 +340,17 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, al
             if not retain_graph:
                 fn._saved = ()
                 fn._freed = True
-            for e, g in zip(edges, in_grads):
-                if e is None:
-                    continue
-                nxt, nr = e
-                if nr < 0:  # a leaf
-                    if g is not None:
-                        if not g._c.same_shape(nxt._c):
-                            _check_grad_shape(fn, in_grads, g, nxt._c.shape)
-                        if nxt in leaf_grads:
-                            leaf_grads[nxt] = leaf_grads[nxt] + g
-                        else:
-                            leaf_grads[nxt] = g
-                    continue
-                if g is not None:
-                    meta = nxt._out_meta[nr]
-                    if meta is not None and g._c.shape != meta[0]:
-                        _check_grad_shape(fn, in_grads, g, meta[0])
-                    buf = buffers.get(nxt)
-                    if buf is None:
-                        buf = buffers[nxt] = [None] * len(nxt._out_meta)
-                        buf[nr] = g
-                    else:
-                        buf[nr] = g if buf[nr] is None else buf[nr] + g
-                d = deps[nxt] - 1
-                deps[nxt] = d
-                if d == 0:
-                    ready.append(nxt)
-        # Drop the loop's references, so that the reference counts the leaves' accumulation
-        # reads say whether anything else holds a gradient.
-        grads = in_grads = g = e = None
+            bad = _propagate(edges, in_grads, buffers, leaf_grads, deps, ready)
+            if bad >= 0:
+                nxt, nr = edges[bad]
+                _check_grad_shape(fn, in_grads, in_grads[bad], nxt._c.shape if nr < 0 else nxt._out_meta[nr][0])
+        # Drop the loop's references, so that the reference counts read when the leaves get their
+        # gradients say whether anything else holds one.
+        grads = in_grads = g = None
         items = list(leaf_grads.items())
         leaf_grads = None
-        items.reverse()
-        while items:
-            t, g = items.pop()
-            if t._hooks or capture is not None or create_graph or t.grad is not None:
-                _accumulate_leaf(t, g, create_graph, capture, results)
-            elif t._requires_grad:
-                # Take g over as .grad when nobody else can see it or its memory (torch does the
-                # same by use count); otherwise .grad gets its own copy.
-                if not (getrefcount(g) == _REFS_LOCAL and g._base is None and getrefcount(g._c) == _REFS_SLOT
-                        and g._c.stealable_as_grad_of(t._c)):
-                    g = g.to(t.dtype) if g._c.dtype != t._c.dtype else Tensor._wrap(g._c.clone())
-                t.grad = g
+        _accumulate_leaves(items, capture is not None or create_graph,
+                           lambda t, g: _accumulate_leaf(t, g, create_graph, capture, results), _give_copy)
     finally:
         _state.enabled = prev_mode
     if capture is not None:
@@ -417,12 +362,9 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, al
     return None
 
 
-def _refcount_probe():
-    """What sys.getrefcount reports for an object held only by one local variable, and for one
-    held only by an object's slot (measured, not assumed: the numbers vary across Pythons)."""
-    holder = Tensor._wrap(object())
-    local = Tensor._wrap(None)
-    return getrefcount(local), getrefcount(holder._c)
+def _give_copy(t, g):
+    """t.grad = a copy of g that t owns (g is held elsewhere or shares its memory)."""
+    t.grad = g.to(t.dtype) if g._c.dtype != t._c.dtype else Tensor._wrap(g._c.clone())
 
 
 def _add_to(grads, key, g):
@@ -494,7 +436,6 @@ def _accumulate_leaf(t, g, create_graph, capture, results):
         _C.binary(_ADD, t.grad._c, g._c, t.grad._c)  # grad mode is off: a plain in-place add
 
 
-_REFS_LOCAL, _REFS_SLOT = _refcount_probe()
 _ADD = 0  # BinaryOp::Add
 
 
