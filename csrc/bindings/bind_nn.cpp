@@ -1,10 +1,11 @@
 // Binds the nn kernels used by ember.nn.functional: softmax, fused cross-entropy / nll_loss,
-// batch_norm, layer_norm, 2-D pooling and the fused activations.
+// mse_loss, batch_norm, layer_norm, 2-D pooling and the fused activations.
 #include <pybind11/stl.h>
 
 #include "bindings/convert.h"
 #include "bindings/registry.h"
 #include "ops/activation.h"
+#include "ops/loss.h"
 #include "ops/norm.h"
 #include "ops/pool.h"
 #include "ops/softmax.h"
@@ -43,6 +44,17 @@ EMBER_BINDINGS(nn) {
     py::gil_scoped_release nogil;
     return cross_entropy_backward(grad, input, target, weight, lse, to_reduction(reduction), ignore_index,
                                   label_smoothing, log_probs_input, total_weight);
+  });
+
+  m.def("mse_loss", [](const Tensor& x, const Tensor& y, int reduction) {
+    const Reduction r = to_reduction(reduction);
+    py::gil_scoped_release nogil;
+    return mse_loss(x, y, r);
+  });
+  m.def("mse_loss_backward", [](const Tensor& grad, const Tensor& x, const Tensor& y, int reduction) {
+    const Reduction r = to_reduction(reduction);
+    py::gil_scoped_release nogil;
+    return mse_loss_backward(grad, x, y, r);
   });
 
   m.def("batch_norm", [](const Tensor& x, const OptT& rm, const OptT& rv, const OptT& w, const OptT& b,

@@ -55,6 +55,11 @@ EMBER_BINDINGS(tensor) {
                              [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.storage()->data()); })
       .def_property_readonly("storage_nbytes", [](const Tensor& t) { return t.storage()->nbytes(); })
       .def_property_readonly("version", &Tensor::version)
+      // (shape, dtype, device_type, device_index) in one call: what autograd records of each output.
+      .def_property_readonly("meta", [](const Tensor& t) {
+        return py::make_tuple(to_tuple(t.shape()), int(t.dtype()), int(t.device().type), int(t.device().index));
+      })
+      .def("same_shape", [](const Tensor& a, const Tensor& b) { return a.shape() == b.shape(); })
       .def("bump_version", &Tensor::bump_version)
       .def("is_contiguous", &Tensor::is_contiguous)
       .def("contiguous", &Tensor::contiguous, py::call_guard<py::gil_scoped_release>())

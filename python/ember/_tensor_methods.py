@@ -17,13 +17,12 @@ def _reflect(fn):
 def _install():
     T = Tensor
     # arithmetic operators
-    T.__add__ = lambda self, other: ew.add(self, other)
-    T.__radd__ = lambda self, other: ew.add(self, other)
-    T.__sub__ = lambda self, other: ew.sub(self, other)
-    T.__rsub__ = lambda self, other: ew.rsub(self, other)
-    T.__mul__ = lambda self, other: ew.mul(self, other)
-    T.__rmul__ = lambda self, other: ew.mul(self, other)
-    T.__truediv__ = lambda self, other: ew.div(self, other)
+    # The functions themselves, not lambdas around them: one Python call less per operator.
+    T.__add__ = T.__radd__ = ew.add
+    T.__sub__ = ew.sub
+    T.__rsub__ = ew.rsub
+    T.__mul__ = T.__rmul__ = ew.mul
+    T.__truediv__ = ew.div
     T.__rtruediv__ = lambda self, other: ew.div(_as_operand(other, self), self)
     T.__floordiv__ = lambda self, other: ew.floor_divide(self, other)
     T.__rfloordiv__ = lambda self, other: ew.floor_divide(_as_operand(other, self), self)
@@ -33,7 +32,7 @@ def _install():
     T.__rpow__ = lambda self, other: ew.pow(_as_operand(other, self), self)
     T.__matmul__ = lambda self, other: la.matmul(self, other)
     T.__rmatmul__ = lambda self, other: la.matmul(other, self)
-    T.__neg__ = lambda self: ew.neg(self)
+    T.__neg__ = ew.neg
     T.__pos__ = lambda self: self
     T.__abs__ = lambda self: ew.abs(self)
     T.__invert__ = lambda self: ew.bitwise_not(self) if self.dtype.name != "bool" else ew.logical_not(self)

@@ -18,16 +18,17 @@ from . import _C
 from .tensor import Tensor
 
 __all__ = ["Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "gradcheck", "gradgradcheck"]
+           "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "gradcheck",
+           "gradgradcheck"]
 
 
 # ---- grad mode -----------------------------------------------------------------------------
 class _State(threading.local):
-    enabled = True
-    anomaly = False
+    enabled = True  # grad mode is per thread, as in torch
 
 
 _state = _State()
+_anomaly = False  # anomaly mode is process-wide, as in torch (and a plain global is cheaper to read)
 
 
 def is_grad_enabled() -> bool:
@@ -94,18 +95,25 @@ class detect_anomaly:
         self.check_nan = check_nan
 
     def __enter__(self):
-        self._prev = _state.anomaly
-        _state.anomaly = self.check_nan
+        global _anomaly
+        self._prev = _anomaly
+        _anomaly = self.check_nan
         warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime "
                       "and should only be enabled for debugging.", stacklevel=2)
 
     def __exit__(self, *exc):
-        _state.anomaly = self._prev
+        global _anomaly
+        _anomaly = self._prev
         return False
 
 
 def set_detect_anomaly(mode: bool):
-    _state.anomaly = bool(mode)
+    global _anomaly
+    _anomaly = bool(mode)
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly
 
 
 # ---- Function / graph nodes ---------------------------------------------------------------
@@ -114,6 +122,22 @@ class _FunctionMeta(type):
         super().__init__(name, bases, attrs)
         # The node class torch shows in grad_fn: MulBackward for Mul.
         cls._backward_name = attrs.get("_backward_name", name.lstrip("_") + "Backward0")
+
+
+# An edge of the graph is None (the input needs no gradient), (node, output_nr) or
+# (leaf tensor, _LEAF): a negative number marks "accumulate into this leaf's .grad".
+_LEAF = -1
+_new = object.__new__
+# One C++ call each for what apply records per op (csrc/bindings/bind_autograd.cpp): the
+# arguments' requires-grad flags and edges, and the marking of a single output.
+_C.autograd_set_tensor_type(Tensor)
+_input_edges = _C.autograd_input_edges
+_mark_output = _C.autograd_mark_output
+_versions = _C.autograd_versions
+_first_modified = _C.autograd_first_modified
+_propagate = _C.autograd_propagate
+_accumulate_leaves = _C.autograd_accumulate_leaves
+_NoneType = type(None)
 
 
 class Function(metaclass=_FunctionMeta):
@@ -129,6 +153,8 @@ class Function(metaclass=_FunctionMeta):
     _trace = None
     _pre_hooks = None
     _retained = None
+    _post_hooks = None
+    _non_diff = None
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -141,7 +167,7 @@ class Function(metaclass=_FunctionMeta):
     # -- ctx API --
     def save_for_backward(self, *tensors):
         self._saved = tensors
-        self._saved_versions = tuple(t._c.version if t is not None else 0 for t in tensors)
+        self._saved_versions = _versions(tensors)
 
     @property
     def saved_tensors(self):
@@ -151,12 +177,13 @@ class Function(metaclass=_FunctionMeta):
                 "they have already been freed). Saved intermediate values of the graph are freed when you call "
                 ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
                 "graph a second time or if you need to access saved tensors after calling backward.")
-        for t, v in zip(self._saved, self._saved_versions):
-            if t is not None and t._c.version != v:
-                raise RuntimeError(
-                    "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: [ember.{t.dtype.name} {list(t.shape)}], which is output of {self.name()}, is at "
-                    f"version {t._c.version}; expected version {v} instead.")
+        i = _first_modified(self._saved, self._saved_versions)
+        if i >= 0:
+            t, v = self._saved[i], self._saved_versions[i]
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: [ember.{t.dtype.name} {list(t.shape)}], which is output of {self.name()}, is at "
+                f"version {t._c.version}; expected version {v} instead.")
         return self._saved
 
     def mark_non_differentiable(self, *tensors):
@@ -176,67 +203,59 @@ class Function(metaclass=_FunctionMeta):
 
     @property
     def next_functions(self):
-        return tuple((e[0] if e is not None and not isinstance(e[0], Tensor) else None, e[1] if e else 0)
-                     for e in self._next)
+        return tuple((None, 0) if e is None or e[1] == _LEAF else e for e in self._next)
 
     def register_hook(self, fn):
         # Called as fn(grad_inputs, grad_outputs) after the node's backward.
-        self.__dict__.setdefault("_post_hooks", []).append(fn)
+        if self._post_hooks is None:
+            self._post_hooks = []
+        self._post_hooks.append(fn)
 
     # -- recording --
     @classmethod
     def apply(cls, *args, **kwargs):
-        ctx = cls.__new__(cls)
-        needs = None
-        if _state.enabled:
-            for i, a in enumerate(args):
-                if type(a) is Tensor or isinstance(a, Tensor):
-                    if a._requires_grad:
-                        if needs is None:
-                            needs = [False] * len(args)
-                        needs[i] = True
-        if needs is None:
+        ctx = _new(cls)
+        state = _state
+        if state.enabled:
+            recorded = _input_edges(args)
+            if recorded is not None:
+                # The edges are taken before forward runs: they point at what produced the inputs
+                # the op reads, even if forward rebinds an input's grad_fn.
+                ctx.needs_input_grad, ctx._next = recorded
+                state.enabled = False
+                try:
+                    out = cls.forward(ctx, *args, **kwargs)
+                finally:
+                    state.enabled = True
+                ctx._out_meta = _mark_outputs(ctx, out) if type(out) is tuple else _mark_output(out, ctx)
+                if _anomaly:
+                    ctx._trace = "".join(traceback.format_stack()[:-1])
+                return out
             ctx.needs_input_grad = (False,) * len(args)
-            prev = _state.enabled
-            _state.enabled = False
+            state.enabled = False
             try:
                 return cls.forward(ctx, *args, **kwargs)
             finally:
-                _state.enabled = prev
-        ctx.needs_input_grad = tuple(needs)
-        _state.enabled = False
-        try:
-            out = cls.forward(ctx, *args, **kwargs)
-        finally:
-            _state.enabled = True
-        ctx._next = tuple((a.grad_fn, a._output_nr) if (n and a.grad_fn is not None) else
-                          ((a, 0) if n else None) for a, n in zip(args, needs))
-        non_diff = ctx.__dict__.get("_non_diff")
-        if type(out) is tuple:
-            meta = []
-            for i, o in enumerate(out):
-                if isinstance(o, Tensor) and (non_diff is None or id(o) not in non_diff) \
-                        and o.dtype.is_floating_point:
-                    o.grad_fn = ctx
-                    o._output_nr = i
-                    o._requires_grad = True
-                    meta.append(o)
-                else:
-                    meta.append(o if isinstance(o, Tensor) else None)
-            ctx._out_meta = tuple((o._c.shape, o._c.dtype, o._c.device_type, o._c.device_index)
-                                  if o is not None else None for o in meta)
+                state.enabled = True
+        ctx.needs_input_grad = (False,) * len(args)
+        return cls.forward(ctx, *args, **kwargs)
+
+
+def _mark_outputs(ctx, outs):
+    """Makes the differentiable tensors among a tuple of outputs into outputs of ctx; returns the
+    metadata autograd keeps of each output (None for a non-tensor)."""
+    non_diff = ctx._non_diff
+    meta = []
+    for i, o in enumerate(outs):
+        if isinstance(o, Tensor):
+            if (non_diff is None or id(o) not in non_diff) and o.dtype.is_floating_point:
+                o.grad_fn = ctx
+                o._output_nr = i
+                o._requires_grad = True
+            meta.append(o._c.meta)
         else:
-            out.grad_fn = ctx
-            out._output_nr = 0
-            out._requires_grad = True
-            ctx._out_meta = ((out._c.shape, out._c.dtype, out._c.device_type, out._c.device_index),)
-        if _state.anomaly:
-            ctx._trace = "".join(traceback.format_stack()[:-1])
-        return out
-
-
-class _Leaf:
-    """Marker for the edge kind 'accumulate into this leaf tensor's .grad'."""
+            meta.append(None)
+    return tuple(meta)
 
 
 # ---- the engine --------------------------------------------------------------------------
@@ -248,15 +267,26 @@ def _zeros_for(meta):
     return creation.zeros(shape, dtype=from_code(dtype_code), device=from_codes(dev_type, dev_index))
 
 
-def _check_grad_shape(node, nr, g, shape):
-    if g._c.shape != shape:
-        raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {nr} - got "
-                           f"{list(g._c.shape)} but expected shape compatible with {list(shape)}")
+def _materialize(fn, grads):
+    """Zeros for the outputs of fn that got no gradient (torch's materialize_grads)."""
+    for nr, meta in enumerate(fn._out_meta):
+        if grads[nr] is None and meta is not None:
+            grads[nr] = _zeros_for(meta)
+
+
+def _check_grad_shape(node, in_grads, g, shape):
+    """Raises torch's error for a gradient `g` (one of in_grads) whose shape is not `shape`."""
+    index = next(i for i, x in enumerate(in_grads) if x is g)
+    raise RuntimeError(f"Function {node.name()} returned an invalid gradient at index {index} - got "
+                       f"{list(g._c.shape)} but expected shape compatible with {list(shape)}")
 
 
 def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, allow_unused=False):
-    """Propagates root_grads from roots; accumulates into leaves' .grad, or returns grads of `inputs`."""
-    capture = None
+    """Propagates root_grads from roots; accumulates into leaves' .grad, or returns grads of `inputs`.
+
+    One loop serves every case; hooks, retain_grad, inputs= (capture) and anomaly mode each cost
+    a cheap test per node when unused."""
+    capture = results = None
     if inputs is not None:
         capture = {}
         for i, t in enumerate(inputs):
@@ -264,116 +294,63 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, al
             capture.setdefault(key, []).append(i)
         results = [None] * len(inputs)
 
-    # Dependency counts over the part of the graph reachable from the roots.
-    deps = {}
-    nodes = {}
-    stack = []
-    for r in roots:
+    buffers = {}  # node -> list of the gradients of its outputs, summed
+    leaf_grads = {}  # leaf -> its summed gradient: hooks and .grad see the total, once
+    root_fns = []
+    for r, g in zip(roots, root_grads):
         fn = r.grad_fn
-        if fn is not None and id(fn) not in nodes:
-            nodes[id(fn)] = fn
-            stack.append(fn)
-    while stack:
-        fn = stack.pop()
-        for e in fn._next:
-            if e is None:
-                continue
-            nxt = e[0]
-            if isinstance(nxt, Tensor):
-                continue
-            k = id(nxt)
-            deps[k] = deps.get(k, 0) + 1
-            if k not in nodes:
-                nodes[k] = nxt
-                stack.append(nxt)
-
-    leaf_grads = {}  # id(leaf) -> [leaf, summed grad]: hooks and .grad see the total, once
-    buffers = {}  # id(node) -> list of grads per output
-    ready = []
+        if fn is None:
+            _add_to(leaf_grads, r, g)
+            continue
+        buf = buffers.get(fn)
+        if buf is None:
+            buf = buffers[fn] = [None] * len(fn._out_meta)
+            root_fns.append(fn)
+        nr = r._output_nr
+        buf[nr] = g if buf[nr] is None else buf[nr] + g
+    deps = _C.autograd_dependencies(root_fns)  # {node: edges into it}, over what the roots reach
+    ready = [fn for fn in root_fns if fn not in deps]
+    anomaly = _anomaly
     prev_mode = _state.enabled
     _state.enabled = create_graph
     try:
-        for r, g in zip(roots, root_grads):
-            if r.grad_fn is None:
-                _buffer_leaf(leaf_grads, r, g)
-                continue
-            fn = r.grad_fn
-            buf = buffers.get(id(fn))
-            if buf is None:
-                buf = buffers[id(fn)] = [None] * len(fn._out_meta)
-            nr = r._output_nr
-            buf[nr] = g if buf[nr] is None else buf[nr] + g
-        for r in roots:
-            fn = r.grad_fn
-            if fn is not None and deps.get(id(fn), 0) == 0 and fn not in ready:
-                ready.append(fn)
         while ready:
             fn = ready.pop()
-            grads = buffers.pop(id(fn), None) or [None] * len(fn._out_meta)
-            # Hooks and retain_grad of the node's output tensors.
-            if fn._pre_hooks:
-                for nr, hooks in fn._pre_hooks.items():
-                    for h in hooks:
-                        if grads[nr] is not None:
-                            new = h(grads[nr])
-                            if new is not None:
-                                grads[nr] = new
-            if fn._retained:
-                for nr, ref in fn._retained.items():
-                    t = ref()
-                    if t is not None and grads[nr] is not None:
-                        g = grads[nr] if create_graph else grads[nr].detach()
-                        t.grad = g if t.grad is None else t.grad + g
+            grads = buffers.pop(fn, None)
+            if grads is None:
+                grads = [None] * len(fn._out_meta)
+            if fn._pre_hooks or fn._retained:
+                _run_output_hooks(fn, grads, create_graph)
             if capture is not None:
                 for nr in range(len(grads)):
                     idxs = capture.get((id(fn), nr))
                     if idxs and grads[nr] is not None:
                         for i in idxs:
                             results[i] = grads[nr] if results[i] is None else results[i] + grads[nr]
-            if fn._materialize_grads:
-                for nr, g in enumerate(grads):
-                    if g is None and fn._out_meta[nr] is not None:
-                        grads[nr] = _zeros_for(fn._out_meta[nr])
+            if fn._materialize_grads and _NoneType in map(type, grads):
+                _materialize(fn, grads)
             in_grads = fn.backward(fn, *grads)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,) if not isinstance(in_grads, list) else tuple(in_grads)
-            nxt_edges = fn._next
-            if len(in_grads) != len(nxt_edges):
-                if len(in_grads) > len(nxt_edges) and all(g is None for g in in_grads[len(nxt_edges):]):
-                    in_grads = in_grads[:len(nxt_edges)]
-                else:
-                    raise RuntimeError(f"function {fn.name()} returned an incorrect number of gradients "
-                                       f"(expected {len(nxt_edges)}, got {len(in_grads)})")
-            if _state.anomaly or fn.__dict__.get("_post_hooks"):
+            edges = fn._next
+            if len(in_grads) != len(edges):
+                in_grads = _trim_grads(fn, in_grads, len(edges))
+            if anomaly or fn._post_hooks:
                 _after_node(fn, in_grads, grads)
             if not retain_graph:
                 fn._saved = ()
                 fn._freed = True
-            for e, g in zip(nxt_edges, in_grads):
-                if e is None:
-                    continue
-                nxt, nr = e
-                if isinstance(nxt, Tensor):
-                    if g is not None:
-                        if g._c.shape != nxt._c.shape:
-                            _check_grad_shape(fn, nr, g, nxt._c.shape)
-                        _buffer_leaf(leaf_grads, nxt, g)
-                    continue
-                k = id(nxt)
-                if g is not None:
-                    meta = nxt._out_meta[nr]
-                    if meta is not None and g._c.shape != meta[0]:
-                        _check_grad_shape(fn, nr, g, meta[0])
-                    buf = buffers.get(k)
-                    if buf is None:
-                        buf = buffers[k] = [None] * len(nxt._out_meta)
-                    buf[nr] = g if buf[nr] is None else buf[nr] + g
-                d = deps[k] - 1
-                deps[k] = d
-                if d == 0:
-                    ready.append(nxt)
-        for t, g in leaf_grads.values():
-            _accumulate_leaf(t, g, create_graph, capture, results if capture else None)
+            bad = _propagate(edges, in_grads, buffers, leaf_grads, deps, ready)
+            if bad >= 0:
+                nxt, nr = edges[bad]
+                _check_grad_shape(fn, in_grads, in_grads[bad], nxt._c.shape if nr < 0 else nxt._out_meta[nr][0])
+        # Drop the loop's references, so that the reference counts read when the leaves get their
+        # gradients say whether anything else holds one.
+        grads = in_grads = g = None
+        items = list(leaf_grads.items())
+        leaf_grads = None
+        _accumulate_leaves(items, capture is not None or create_graph,
+                           lambda t, g: _accumulate_leaf(t, g, create_graph, capture, results), _give_copy)
     finally:
         _state.enabled = prev_mode
     if capture is not None:
@@ -385,10 +362,43 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, al
     return None
 
 
+def _give_copy(t, g):
+    """t.grad = a copy of g that t owns (g is held elsewhere or shares its memory)."""
+    t.grad = g.to(t.dtype) if g._c.dtype != t._c.dtype else Tensor._wrap(g._c.clone())
+
+
+def _add_to(grads, key, g):
+    grads[key] = g if key not in grads else grads[key] + g
+
+
+def _trim_grads(fn, in_grads, n):
+    if len(in_grads) > n and all(g is None for g in in_grads[n:]):
+        return in_grads[:n]
+    raise RuntimeError(f"function {fn.name()} returned an incorrect number of gradients "
+                       f"(expected {n}, got {len(in_grads)})")
+
+
+def _run_output_hooks(fn, grads, create_graph):
+    """Tensor hooks and retain_grad of the node's outputs, before its backward runs."""
+    if fn._pre_hooks:
+        for nr, hooks in fn._pre_hooks.items():
+            for h in hooks:
+                if grads[nr] is not None:
+                    new = h(grads[nr])
+                    if new is not None:
+                        grads[nr] = new
+    if fn._retained:
+        for nr, ref in fn._retained.items():
+            t = ref()
+            if t is not None and grads[nr] is not None:
+                g = grads[nr] if create_graph else grads[nr].detach()
+                t.grad = g if t.grad is None else t.grad + g
+
+
 def _after_node(fn, in_grads, out_grads):
-    for h in fn.__dict__.get("_post_hooks", ()):
+    for h in fn._post_hooks or ():
         h(in_grads, tuple(out_grads))
-    if _state.anomaly:
+    if _anomaly:
         import numpy as np
         for i, g in enumerate(in_grads):
             if g is not None and g.dtype.is_floating_point:
@@ -396,14 +406,6 @@ def _after_node(fn, in_grads, out_grads):
                 if not np.all(np.isfinite(a)):
                     where = f"\nThe op was created at:\n{fn._trace}" if fn._trace else ""
                     raise RuntimeError(f"Function '{fn.name()}' returned nan values in its {i}th output." + where)
-
-
-def _buffer_leaf(leaf_grads, t, g):
-    e = leaf_grads.get(id(t))
-    if e is None:
-        leaf_grads[id(t)] = [t, g]
-    else:
-        e[1] = e[1] + g
 
 
 def _accumulate_leaf(t, g, create_graph, capture, results):
@@ -425,32 +427,41 @@ def _accumulate_leaf(t, g, create_graph, capture, results):
     if t.grad is None:
         if not create_graph:
             # .grad must own its memory: g may be the caller's gradient, a tensor another edge also
-            # received, or a saved forward tensor. (Stealing it when provably unshared, as torch
-            # does with use counts, would save this copy; not done yet.)
+            # received, or one a hook kept.
             g = Tensor._wrap(g._c.clone())
         t.grad = g
     elif create_graph:
         t.grad = t.grad + g
     else:
-        from ._functions import elementwise
-        elementwise.add_(t.grad, g)
+        _C.binary(_ADD, t.grad._c, g._c, t.grad._c)  # grad mode is off: a plain in-place add
+
+
+_ADD = 0  # BinaryOp::Add
 
 
 def _make_grads(outputs, grad_outputs):
-    from . import creation
     grads = []
     for o, g in zip(outputs, grad_outputs):
         if g is None:
-            if o.numel() != 1:
+            c = o._c
+            if c.numel != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            g = creation.ones_like(o)
+            shape, dtype_code, dev_type, dev_index = c.meta
+            g = Tensor._wrap(_C.full(shape, 1, dtype_code, dev_type, dev_index))
         elif not isinstance(g, Tensor):
+            from . import creation
             g = creation.tensor(g, dtype=o.dtype, device=o.device)
-        elif g.shape != o.shape:
+        elif g._c.shape != o._c.shape:
             raise RuntimeError(f"Mismatch in shape: grad_output has a shape of {list(g.shape)} and output has a "
                                f"shape of {list(o.shape)}.")
         grads.append(g)
     return grads
+
+
+def _check_requires_grad(tensors):
+    for t in tensors:
+        if not t._requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -461,9 +472,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         grad_tensors = (None,) * len(tensors)
     elif isinstance(grad_tensors, Tensor):
         grad_tensors = (grad_tensors,)
-    for t in tensors:
-        if not t.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    _check_requires_grad(tensors)
     if retain_graph is None:
         retain_graph = create_graph
     grads = _make_grads(tensors, grad_tensors)
@@ -488,11 +497,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = (grad_outputs,)
     for i, t in enumerate(inputs):
-        if not t.requires_grad:
+        if not t._requires_grad:
             raise RuntimeError(f"One of the differentiated Tensors (index {i}) does not require grad")
-    for o in outputs:
-        if not o.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    _check_requires_grad(outputs)
     if retain_graph is None:
         retain_graph = create_graph
     if allow_unused is None:
@@ -507,7 +514,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # ---- Tensor methods that belong to autograd -----------------------------------------------
 def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-    backward((self,), None if gradient is None else (gradient,), retain_graph, create_graph, inputs)
+    if inputs is not None:
+        return backward((self,), None if gradient is None else (gradient,), retain_graph, create_graph, inputs)
+    roots = (self,)
+    _check_requires_grad(roots)
+    _run_backward(roots, _make_grads(roots, (gradient,)), create_graph if retain_graph is None else retain_graph,
+                  create_graph)
 
 
 def _register_hook(self, hook):

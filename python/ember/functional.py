@@ -1,8 +1,8 @@
 """ember.nn.functional: CNN building blocks with torch's names, signatures and defaults (NCHW).
 
-Softmax, the fused cross-entropy, normalisation, pooling and activations call their own C++
-forward and backward kernels (csrc/ops/{softmax,norm,pool,activation}.cpp); dropout and the
-elementwise losses are composed from Tensor ops, so they are differentiable to any order.
+Softmax, the fused cross-entropy, mse_loss, normalisation, pooling and activations call their own
+C++ forward and backward kernels (csrc/ops/{softmax,loss,norm,pool,activation}.cpp); dropout and
+the other elementwise losses are composed from Tensor ops, so they are differentiable to any order.
 Deliberate differences from torch: ``batch_norm(momentum=None)`` (the cumulative average) is not
 supported, and gradients do not flow into probability targets of ``cross_entropy``.
 """
@@ -13,6 +13,7 @@ import math
 import numbers
 
 from . import _C
+from . import _dtype as dt
 from . import creation
 from .autograd import Function, _state
 from .tensor import Tensor
@@ -32,6 +33,7 @@ __all__ = ["linear", "pad", "one_hot", "softmax", "log_softmax", "softmin", "cro
 
 _wrap = Tensor._wrap
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+_FLOAT_CODES = frozenset(d.code for d in dt._BY_CODE if d.is_floating_point)
 
 
 def _opt(t):
@@ -512,8 +514,42 @@ def _check_same_size(input, target, name):
                          f"({list(input.shape)}) is deprecated. Please ensure they have the same size.")
 
 
+class _MseLoss(Function):
+    """reduce((x - y)^2) as one node; one C++ call forward and one backward (csrc/ops/loss.cpp)."""
+
+    @staticmethod
+    def forward(ctx, input, target, reduction):
+        ctx.save_for_backward(input, target)
+        ctx.reduction = reduction
+        return _wrap(_C.mse_loss(input._c, target._c, reduction))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        if _state.enabled:  # create_graph: the same formula, from differentiable ops
+            d = x - y
+            gx = d * (2.0 / builtins.max(d.numel(), 1) if ctx.reduction == _MEAN else 2.0) * g
+        else:
+            gx = _wrap(_C.mse_loss_backward(g._c, x._c, y._c, ctx.reduction))
+        need = ctx.needs_input_grad
+        return gx if need[0] else None, -gx if need[1] else None, None
+
+
+_MEAN = _REDUCTIONS["mean"]
+
+
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    reduction = _reduction_code(reduction, size_average, reduce)
+    code = _REDUCTIONS.get(reduction) if size_average is None and reduce is None else None
+    if code is None:
+        reduction = _reduction_code(reduction, size_average, reduce)
+        code = _REDUCTIONS[reduction]
+    if isinstance(input, Tensor) and isinstance(target, Tensor):
+        meta = input._c.meta
+        # One fused node when nothing broadcasts or promotes; otherwise the composite below.
+        if meta == target._c.meta and meta[1] in _FLOAT_CODES:
+            if _state.enabled and (input._requires_grad or target._requires_grad):
+                return _MseLoss.apply(input, target, code)
+            return _wrap(_C.mse_loss(input._c, target._c, code))
     d = input - target
     return _reduce(d * d, reduction)
 

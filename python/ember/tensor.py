@@ -14,6 +14,7 @@ from . import _dtype as dt
 from ._device import CPU, device, from_codes, to_device
 
 __all__ = ["Tensor", "Size"]
+_new = object.__new__
 
 
 class Size(tuple):
@@ -47,7 +48,7 @@ class Tensor:
 
     @classmethod
     def _wrap(cls, c, requires_grad=False):
-        t = object.__new__(cls)
+        t = _new(cls)
         t._c = c
         t._requires_grad = requires_grad
         t.grad = None

@@ -8,6 +8,7 @@ from .. import _C
 from .. import _dtype as dt
 from ..autograd import Function, _state
 from ..tensor import Tensor
+from . import reduce as _reduce_ops, shape as _shape_ops
 
 # Codes of csrc/ops/elementwise.h.
 (NEG, EXP, LOG, LOG1P, EXPM1, SQRT, RSQRT, ABS, SIGN, SIN, COS, TANH, SIGMOID, RELU, FLOOR, CEIL, ROUND,
@@ -39,11 +40,9 @@ def sum_to(g: Tensor, shape) -> Tensor:
     for i, s in enumerate(shape):
         if s == 1 and gshape[lead + i] != 1:
             dims.append(lead + i)
-    from .reduce import sum as _sum
-    out = _sum(g, dims, keepdim=True) if dims else g
+    out = _reduce_ops.sum(g, dims, keepdim=True) if dims else g
     if lead:
-        from .shape import reshape
-        out = reshape(out, tuple(shape))
+        out = _shape_ops.reshape(out, tuple(shape))
     return out
 
 
@@ -52,35 +51,46 @@ def _shape(x):
 
 
 # ---- binary ----------------------------------------------------------------------------------
+def _operand_shapes(a, b):
+    """What the backward of a broadcasting binary op needs to undo the broadcast: None when a and b
+    are tensors of one shape (nothing to undo), else (shape of a, shape of b)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._c.same_shape(b._c):
+        return None
+    return _shape(a), _shape(b)
+
+
+def _sum_back(g, shapes, i):
+    """The gradient of operand i of a binary op: g summed back to the operand's shape."""
+    return g if shapes is None else sum_to(g, shapes[i])
+
+
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b, alpha=1):
-        ctx.shapes = (_shape(a), _shape(b))
+        ctx.shapes = _operand_shapes(a, b)
         ctx.alpha = alpha
         return _wrap(_C.binary(ADD, _c(a), _c(b), None, alpha))
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.shapes
-        ga = sum_to(g, sa) if ctx.needs_input_grad[0] else None
+        ga = _sum_back(g, ctx.shapes, 0) if ctx.needs_input_grad[0] else None
         gb = None
         if ctx.needs_input_grad[1]:
-            gb = sum_to(g if ctx.alpha == 1 else g * ctx.alpha, sb)
+            gb = _sum_back(g if ctx.alpha == 1 else g * ctx.alpha, ctx.shapes, 1)
         return ga, gb, None
 
 
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b, alpha=1):
-        ctx.shapes = (_shape(a), _shape(b))
+        ctx.shapes = _operand_shapes(a, b)
         ctx.alpha = alpha
         return _wrap(_C.binary(SUB, _c(a), _c(b), None, alpha))
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.shapes
-        ga = sum_to(g, sa) if ctx.needs_input_grad[0] else None
-        gb = sum_to(g * (-ctx.alpha), sb) if ctx.needs_input_grad[1] else None
+        ga = _sum_back(g, ctx.shapes, 0) if ctx.needs_input_grad[0] else None
+        gb = _sum_back(g * (-ctx.alpha), ctx.shapes, 1) if ctx.needs_input_grad[1] else None
         return ga, gb, None
 
 
@@ -90,7 +100,7 @@ class Mul(Function):
         ctx.save_for_backward(a if isinstance(a, Tensor) and ctx.needs_input_grad[1] else None,
                               b if isinstance(b, Tensor) and ctx.needs_input_grad[0] else None)
         ctx.scalars = (None if isinstance(a, Tensor) else a, None if isinstance(b, Tensor) else b)
-        ctx.shapes = (_shape(a), _shape(b))
+        ctx.shapes = _operand_shapes(a, b)
         return _wrap(_C.binary(MUL, _c(a), _c(b)))
 
     @staticmethod
@@ -99,9 +109,9 @@ class Mul(Function):
         sa_, sb_ = ctx.scalars
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = sum_to(g * (b if b is not None else sb_), ctx.shapes[0])
+            ga = _sum_back(g * (b if b is not None else sb_), ctx.shapes, 0)
         if ctx.needs_input_grad[1]:
-            gb = sum_to(g * (a if a is not None else sa_), ctx.shapes[1])
+            gb = _sum_back(g * (a if a is not None else sa_), ctx.shapes, 1)
         return ga, gb
 
 
@@ -112,15 +122,15 @@ class Div(Function):
         ctx.save_for_backward(b if isinstance(b, Tensor) else None,
                               out if ctx.needs_input_grad[1] else None)
         ctx.b_scalar = None if isinstance(b, Tensor) else b
-        ctx.shapes = (_shape(a), _shape(b))
+        ctx.shapes = _operand_shapes(a, b)
         return out
 
     @staticmethod
     def backward(ctx, g):
         b, out = ctx.saved_tensors
         bv = b if b is not None else ctx.b_scalar
-        ga = sum_to(g / bv, ctx.shapes[0]) if ctx.needs_input_grad[0] else None
-        gb = sum_to(-g * out / bv, ctx.shapes[1]) if ctx.needs_input_grad[1] else None
+        ga = _sum_back(g / bv, ctx.shapes, 0) if ctx.needs_input_grad[0] else None
+        gb = _sum_back(-g * out / bv, ctx.shapes, 1) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -160,13 +170,18 @@ class Pow(Function):
         return ga, gb
 
 
-class _MaxMin(Function):
-    op = MAXIMUM
+class _BinarySavingOperands(Function):
+    """out = a (cls.op) b, both tensor operands saved for the backward."""
+    op = None
 
     @classmethod
     def forward(cls, ctx, a, b):
         ctx.save_for_backward(a, b)
         return _wrap(_C.binary(cls.op, a._c, b._c))
+
+
+class _MaxMin(_BinarySavingOperands):
+    op = MAXIMUM
 
     @classmethod
     def backward(cls, ctx, g):
@@ -215,6 +230,10 @@ def _needs_grad(*xs):
 
 
 def add(input, other, *, alpha=1, out=None):
+    if isinstance(other, Tensor) and isinstance(input, Tensor) and out is None:  # the common case, sooner
+        if _state.enabled and (input._requires_grad or other._requires_grad):
+            return Add.apply(input, other, alpha)
+        return _wrap(_C.binary(ADD, input._c, other._c, None, alpha))
     _check_number(other, "add")
     if out is not None:
         return _inplace_out(ADD, input, other, out, alpha)
@@ -228,6 +247,10 @@ def add(input, other, *, alpha=1, out=None):
 
 
 def sub(input, other, *, alpha=1, out=None):
+    if isinstance(other, Tensor) and isinstance(input, Tensor) and out is None:  # the common case, sooner
+        if _state.enabled and (input._requires_grad or other._requires_grad):
+            return Sub.apply(input, other, alpha)
+        return _wrap(_C.binary(SUB, input._c, other._c, None, alpha))
     _check_number(other, "sub")
     if out is not None:
         return _inplace_out(SUB, input, other, out, alpha)
@@ -247,6 +270,10 @@ def rsub(input, other, *, alpha=1):
 
 
 def mul(input, other, *, out=None):
+    if isinstance(other, Tensor) and isinstance(input, Tensor) and out is None:  # the common case, sooner
+        if _state.enabled and (input._requires_grad or other._requires_grad):
+            return Mul.apply(input, other)
+        return _wrap(_C.binary(MUL, input._c, other._c))
     _check_number(other, "mul")
     if out is not None:
         return _inplace_out(MUL, input, other, out)
@@ -570,62 +597,9 @@ def _unary_fn(op, name, grad=None, save="x", float_only=False):
     return f, f_
 
 
-neg, neg_ = _unary_fn(NEG, "neg", lambda g, x: -g)
-negative = neg
-exp, exp_ = _unary_fn(EXP, "exp", lambda g, y: g * y, save="y")
-exp2, exp2_ = _unary_fn(EXP2, "exp2", lambda g, y: g * y * 0.6931471805599453, save="y")
-log, log_ = _unary_fn(LOG, "log", lambda g, x: g / x)
-log2, log2_ = _unary_fn(LOG2, "log2", lambda g, x: g / (x * 0.6931471805599453))
-log1p, log1p_ = _unary_fn(LOG1P, "log1p", lambda g, x: g / (x + 1))
-expm1, expm1_ = _unary_fn(EXPM1, "expm1", lambda g, y: g * (y + 1), save="y")
-sqrt, sqrt_ = _unary_fn(SQRT, "sqrt", lambda g, y: g / (y * 2), save="y")
-rsqrt, rsqrt_ = _unary_fn(RSQRT, "rsqrt", lambda g, y: g * y * y * y * -0.5, save="y")
-abs, abs_ = _unary_fn(ABS, "abs", lambda g, x: g * sign(x))
-absolute = abs
-sign, sign_ = _unary_fn(SIGN, "sign", lambda g, x: g * 0)
-sgn = sign
-sin, sin_ = _unary_fn(SIN, "sin", lambda g, x: g * cos(x))
-cos, cos_ = _unary_fn(COS, "cos", lambda g, x: -g * sin(x))
-tanh, tanh_ = _unary_fn(TANH, "tanh", lambda g, y: tanh_backward(g, y), save="y")
-sigmoid, sigmoid_ = _unary_fn(SIGMOID, "sigmoid", lambda g, y: sigmoid_backward(g, y), save="y")
-relu, relu_ = _unary_fn(RELU, "relu", lambda g, y: relu_backward(g, y), save="y")
-floor, floor_ = _unary_fn(FLOOR, "floor", lambda g, x: g * 0)
-ceil, ceil_ = _unary_fn(CEIL, "ceil", lambda g, x: g * 0)
-trunc, trunc_ = _unary_fn(TRUNC, "trunc", lambda g, x: g * 0)
-fix = trunc
-frac, frac_ = _unary_fn(FRAC, "frac", lambda g, x: g)
-reciprocal, reciprocal_ = _unary_fn(RECIPROCAL, "reciprocal", lambda g, y: -g * y * y, save="y")
-square, square_ = _unary_fn(SQUARE, "square", lambda g, x: g * x * 2)
-erf, erf_ = _unary_fn(ERF, "erf", lambda g, x: g * exp(-(x * x)) * 1.1283791670955126)
-logical_not, _ = _unary_fn(LOGICAL_NOT, "logical_not")
-bitwise_not, bitwise_not_ = _unary_fn(BITWISE_NOT, "bitwise_not")
-isnan, _ = _unary_fn(ISNAN, "isnan")
-isinf, _ = _unary_fn(ISINF, "isinf")
-isfinite, _ = _unary_fn(ISFINITE, "isfinite")
-_round0, _round0_ = _unary_fn(ROUND, "round", lambda g, x: g * 0)
-
-
-def round(input, *, decimals=0):
-    if decimals == 0:
-        return _round0(input)
-    scale = 10.0 ** decimals
-    return _round0(input * scale) / scale
-
-
-def round_(input, *, decimals=0):
-    if decimals == 0:
-        return _round0_(input)
-    return input.copy_(round(input, decimals=decimals))
-
-
 # Fused gradient helpers, themselves differentiable for double backward.
-class _ActBackward(Function):
-    op = RELU_BACKWARD
-
-    @classmethod
-    def forward(cls, ctx, g, y):
-        ctx.save_for_backward(g, y)
-        return _wrap(_C.binary(cls.op, g._c, y._c))
+class _ActBackward(_BinarySavingOperands):
+    op = RELU_BACKWARD  # a = the incoming gradient, b = the saved activation output
 
     @classmethod
     def backward(cls, ctx, gg):
@@ -661,6 +635,56 @@ def _act_backward(cls):
 relu_backward = _act_backward(ReluGrad)
 sigmoid_backward = _act_backward(SigmoidGrad)
 tanh_backward = _act_backward(TanhGrad)
+
+
+neg, neg_ = _unary_fn(NEG, "neg", lambda g, x: -g)
+negative = neg
+exp, exp_ = _unary_fn(EXP, "exp", lambda g, y: g * y, save="y")
+exp2, exp2_ = _unary_fn(EXP2, "exp2", lambda g, y: g * y * 0.6931471805599453, save="y")
+log, log_ = _unary_fn(LOG, "log", lambda g, x: g / x)
+log2, log2_ = _unary_fn(LOG2, "log2", lambda g, x: g / (x * 0.6931471805599453))
+log1p, log1p_ = _unary_fn(LOG1P, "log1p", lambda g, x: g / (x + 1))
+expm1, expm1_ = _unary_fn(EXPM1, "expm1", lambda g, y: g * (y + 1), save="y")
+sqrt, sqrt_ = _unary_fn(SQRT, "sqrt", lambda g, y: g / (y * 2), save="y")
+rsqrt, rsqrt_ = _unary_fn(RSQRT, "rsqrt", lambda g, y: g * y * y * y * -0.5, save="y")
+abs, abs_ = _unary_fn(ABS, "abs", lambda g, x: g * sign(x))
+absolute = abs
+sign, sign_ = _unary_fn(SIGN, "sign", lambda g, x: g * 0)
+sgn = sign
+sin, sin_ = _unary_fn(SIN, "sin", lambda g, x: g * cos(x))
+cos, cos_ = _unary_fn(COS, "cos", lambda g, x: -g * sin(x))
+tanh, tanh_ = _unary_fn(TANH, "tanh", tanh_backward, save="y")
+sigmoid, sigmoid_ = _unary_fn(SIGMOID, "sigmoid", sigmoid_backward, save="y")
+relu, relu_ = _unary_fn(RELU, "relu", relu_backward, save="y")
+floor, floor_ = _unary_fn(FLOOR, "floor", lambda g, x: g * 0)
+ceil, ceil_ = _unary_fn(CEIL, "ceil", lambda g, x: g * 0)
+trunc, trunc_ = _unary_fn(TRUNC, "trunc", lambda g, x: g * 0)
+fix = trunc
+frac, frac_ = _unary_fn(FRAC, "frac", lambda g, x: g)
+reciprocal, reciprocal_ = _unary_fn(RECIPROCAL, "reciprocal", lambda g, y: -g * y * y, save="y")
+square, square_ = _unary_fn(SQUARE, "square", lambda g, x: g * x * 2)
+erf, erf_ = _unary_fn(ERF, "erf", lambda g, x: g * exp(-(x * x)) * 1.1283791670955126)
+logical_not, _ = _unary_fn(LOGICAL_NOT, "logical_not")
+bitwise_not, bitwise_not_ = _unary_fn(BITWISE_NOT, "bitwise_not")
+isnan, _ = _unary_fn(ISNAN, "isnan")
+isinf, _ = _unary_fn(ISINF, "isinf")
+isfinite, _ = _unary_fn(ISFINITE, "isfinite")
+_round0, _round0_ = _unary_fn(ROUND, "round", lambda g, x: g * 0)
+
+
+def round(input, *, decimals=0):
+    if decimals == 0:
+        return _round0(input)
+    scale = 10.0 ** decimals
+    return _round0(input * scale) / scale
+
+
+def round_(input, *, decimals=0):
+    if decimals == 0:
+        return _round0_(input)
+    return input.copy_(round(input, decimals=decimals))
+
+
 
 
 # ---- ternary --------------------------------------------------------------------------------

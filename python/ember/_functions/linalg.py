@@ -178,11 +178,15 @@ class Linear(Function):
 
 def linear(input, weight, bias=None, *, activation=None):
     """F.linear. ember extension: activation='relu' fuses the ReLU into the GEMM epilogue."""
-    _check_tensor(input, "linear", "input")
-    _check_tensor(weight, "linear", "weight")
-    if activation not in (None, "relu"):
+    if not (isinstance(input, Tensor) and isinstance(weight, Tensor)):
+        _check_tensor(input, "linear", "input")
+        _check_tensor(weight, "linear", "weight")
+    if activation is None:
+        act = ACT_NONE
+    elif activation == "relu":
+        act = ACT_RELU
+    else:
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
-    act = ACT_RELU if activation == "relu" else ACT_NONE
     if _state.enabled and (input._requires_grad or weight._requires_grad or
                            (bias is not None and bias._requires_grad)):
         return Linear.apply(input, weight, bias, act)

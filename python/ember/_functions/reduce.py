@@ -11,6 +11,7 @@ from .. import _C
 from .. import _dtype as dt
 from ..autograd import Function, _state
 from ..tensor import Tensor
+from .shape import _contig_strides, _view_of, expand, reshape
 
 SUM, MEAN, PROD, MAX, MIN, ALL, ANY, ARGMAX, ARGMIN = range(9)
 VAR, STD, NORM, LOGSUMEXP = range(4)  # StatOp in csrc/ops/reduce.h
@@ -54,12 +55,18 @@ def _keep(t, shape, dims, keepdim):
     """A reduced tensor reshaped so that it broadcasts against the input of `shape`."""
     if keepdim or not shape:
         return t
-    from .shape import reshape
-    return reshape(t, _kept_shape(shape, dims))
+    kept = _kept_shape(shape, dims)
+    c = t._c
+    if not (_state.enabled and t._requires_grad) and c.is_contiguous():
+        return _view_of(t, c.as_strided(kept, _contig_strides(kept), c.offset))  # reshape's result, sooner
+    return reshape(t, kept)
 
 
 def _expand_back(g, shape, dims, keepdim):
-    from .shape import expand
+    c = g._c
+    if not dims and not _state.enabled and c.numel == 1:
+        # The gradient of a full reduction, no graph wanted: a stride-0 view of g, in one call.
+        return _view_of(g, c.as_strided(shape, (0,) * len(shape), c.offset))
     return expand(_keep(g, shape, dims, keepdim), shape)
 
 
@@ -206,6 +213,7 @@ class _Amin(_Extreme):
 class _ExtremeDim(Function):
     """max/min over one dim, giving (values, indices); the gradient flows to the selected index."""
     is_max = True
+    _materialize_grads = False  # no zero gradient is made for the indices output
 
     @classmethod
     def forward(cls, ctx, x, dim, keepdim):
@@ -218,6 +226,8 @@ class _ExtremeDim(Function):
     @classmethod
     def backward(cls, ctx, g, _g_indices=None):
         (indices,) = ctx.saved_tensors
+        if g is None:
+            return None, None, None
         return _scatter_to_index(g, indices, ctx.shape, ctx.dim, ctx.keepdim), None, None
 
 
@@ -245,14 +255,30 @@ def _scatter_to_index(g, indices, shape, dim, keepdim):
     """A zero tensor of `shape` holding g at `indices` along dim (the backward of max(x, dim))."""
     if not shape:
         return g
-    from ..creation import arange
-    from .elementwise import where
-    from .shape import reshape
+    from .elementwise import EQ, where
     d = dim % len(shape)
-    n = shape[d]
-    positions = reshape(arange(n, device=g.device), tuple(n if i == d else 1 for i in range(len(shape))))
-    mask = positions == _keep(indices, shape, [d], keepdim)
+    positions = _positions(shape, d, g._c)
+    mask = _wrap(_C.binary(EQ, positions, _keep(indices, shape, [d], keepdim)._c))
     return where(mask, _keep(g, shape, [d], keepdim), 0.0)
+
+
+_POSITIONS = {}  # (n, device) -> int64 [0, n): read-only operands of the comparison above
+
+
+def _positions(shape, d, like):
+    """0, 1, ..., shape[d]-1 along dim d (size 1 elsewhere), on like's device."""
+    n = shape[d]
+    key = (n, like.device_type, like.device_index)
+    p = _POSITIONS.get(key)
+    if p is None:
+        from ..creation import arange
+        from .._device import from_codes
+        if len(_POSITIONS) > 64:
+            _POSITIONS.clear()
+        p = _POSITIONS[key] = arange(n, device=from_codes(like.device_type, like.device_index))._c
+    ndim = len(shape)
+    return p.as_strided(tuple(n if i == d else 1 for i in range(ndim)), tuple(1 if i == d else 0 for i in range(ndim)),
+                        0)
 
 
 def _extreme(input, dim, keepdim, is_max, name):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 
-from ..autograd import enable_grad, no_grad
+from ..autograd import _state, enable_grad
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
@@ -102,9 +102,13 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
+        prev = _state.enabled  # no_grad() without a context manager object per step
+        _state.enabled = False
+        try:
             for group in self.param_groups:
                 self._step_group(group)
+        finally:
+            _state.enabled = prev
         return loss
 
     def _step_group(self, group: dict) -> None:  # pragma: no cover - abstract
@@ -112,18 +116,14 @@ class Optimizer:
 
     @staticmethod
     def _params_with_grad(group: dict):
-        """(params, grads) of the group's parameters that have a gradient; grads made contiguous."""
+        """(params, grads) of the group's parameters that have a gradient; grads made contiguous.
+        Dtypes, shapes and devices are checked by the fused C++ step."""
         params, grads = [], []
         for p in group["params"]:
             g = p.grad
-            if g is None:
-                continue
-            if g.dtype != p.dtype:
-                raise TypeError(f"grad has dtype {g.dtype} but its parameter has dtype {p.dtype}")
-            if not g.is_contiguous():
-                g = g.contiguous()
-            params.append(p)
-            grads.append(g)
+            if g is not None:
+                params.append(p)
+                grads.append(g if g._c.is_contiguous() else g.contiguous())
         return params, grads
 
     # ---- state_dict -------------------------------------------------------------------

@@ -46,6 +46,17 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        if type(self) is Linear:
+            # Straight from _parameters: self.weight would first fail the normal lookup (an
+            # AttributeError built and dropped) before Module.__getattr__ finds it. A subclass may
+            # define weight/bias otherwise, and a deleted parameter may have become a plain
+            # attribute: those take the general path.
+            p = self._parameters
+            try:
+                weight, bias = p["weight"], p["bias"]
+            except KeyError:
+                weight, bias = self.weight, self.bias
+            return F.linear(input, weight, bias)
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:

@@ -215,13 +215,13 @@ class Module:
 
     # ---- attribute protocol ------------------------------------------------------------------
     def __getattr__(self, name: str):
+        # Runs for every self.weight in a forward: one lookup per dict, no exception raised on
+        # the hit path.
         d = self.__dict__
-        if "_parameters" in d and name in d["_parameters"]:
-            return d["_parameters"][name]
-        if "_buffers" in d and name in d["_buffers"]:
-            return d["_buffers"][name]
-        if "_modules" in d and name in d["_modules"]:
-            return d["_modules"][name]
+        for kind in ("_parameters", "_buffers", "_modules"):
+            found = d.get(kind)
+            if found is not None and name in found:
+                return found[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value) -> None:
