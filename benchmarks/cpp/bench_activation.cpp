@@ -89,7 +89,7 @@ void BM_activation(benchmark::State& state, Act a, bool is_backward) {
     else benchmark::DoNotOptimize(forward(a, x));
   }
   // forward: read x, write y; backward: read grad and x (or y), write dx.
-  bench::report_bytes(state, (is_backward ? 3 : 2) * 4 * kNumel);
+  bench::report_bytes(state, (is_backward ? 3 : 2) * 4 * kNumel, 4 * kNumel);
 }
 
 [[maybe_unused]] const bool kRegistered = [] {

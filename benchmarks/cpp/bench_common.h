@@ -57,11 +57,13 @@ inline std::string shape_string(const Shape& s) {
 }
 
 // SetBytesProcessed (Google Benchmark prints it in binary units, GiB/s) plus a decimal "GB/s"
-// counter comparable with the Python tables; the label says how many threads ran.
-inline void report_bytes(benchmark::State& state, int64_t bytes_per_iteration) {
+// counter comparable with the Python tables, and "tensor_MB": the size of the main tensor, which
+// names the memcpy row to compare with (results_table.py pairs them). The label gives the threads.
+inline void report_bytes(benchmark::State& state, int64_t bytes_per_iteration, int64_t tensor_bytes) {
   state.SetBytesProcessed(int64_t(state.iterations()) * bytes_per_iteration);
   state.counters["GB/s"] = benchmark::Counter(double(bytes_per_iteration) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tensor_MB"] = benchmark::Counter(double(tensor_bytes) * 1e-6);
   state.SetLabel(std::to_string(ember::get_num_threads()) + " threads");
 }
 
@@ -104,7 +106,7 @@ inline void BM_memcpy(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   if (std::memcmp(src.data(), dst.data(), size_t(bytes)) != 0) state.SkipWithError("memcpy: copy differs");
-  report_bytes(state, 2 * bytes);
+  report_bytes(state, 2 * bytes, bytes);
 }
 
 // Every memory-bound benchmark: milliseconds; rates from wall time when the kernels run on several

@@ -64,7 +64,7 @@ void BM_binary(benchmark::State& state, Case k) {
   for (auto _ : state) benchmark::DoNotOptimize(run(k, a, b));
   // read a, write the output; read b when it has a's size (a broadcast operand stays cached).
   const bool full_rhs = k.rhs == Rhs::Tensor || k.rhs == Rhs::InPlace;
-  bench::report_bytes(state, 4 * kNumel * (full_rhs ? 3 : 2));
+  bench::report_bytes(state, 4 * kNumel * (full_rhs ? 3 : 2), 4 * kNumel);
 }
 
 [[maybe_unused]] const bool kRegistered = [] {

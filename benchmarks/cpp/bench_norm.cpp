@@ -117,7 +117,7 @@ void BM_norm(benchmark::State& state, Shape shape, bool is_backward) {
   // forward: read x, write y; backward: read dy and x, write dx (the per-channel parts are noise).
   // The statistics need a pass over x before y can be written, so a kernel streaming from memory
   // moves at least 1.5x (forward) and 1.67x (backward) these bytes unless the input stays cached.
-  bench::report_bytes(state, (is_backward ? 3 : 2) * 4 * norm.x.numel());
+  bench::report_bytes(state, (is_backward ? 3 : 2) * 4 * norm.x.numel(), 4 * norm.x.numel());
 }
 
 [[maybe_unused]] const bool kRegistered = [] {

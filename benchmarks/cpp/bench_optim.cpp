@@ -145,7 +145,7 @@ void BM_optim(benchmark::State& state, std::vector<Shape> shapes, OptimAlgo algo
   }
   // read p, g and every state buffer; write p and the state buffers.
   const int64_t buffers = 1 + int64_t(model.states.size());
-  bench::report_bytes(state, 4 * total_numel(shapes) * (2 * buffers + 1));
+  bench::report_bytes(state, 4 * total_numel(shapes) * (2 * buffers + 1), 4 * total_numel(shapes));
 }
 
 [[maybe_unused]] const bool kRegistered = [] {

@@ -86,7 +86,7 @@ void BM_pool(benchmark::State& state, Shape shape, PoolKind kind, Window w, bool
   }
   // forward: read x, write y (+ int64 indices for max); backward: read dy (+ indices), write dx.
   const int64_t in = 4 * x.numel(), out = 4 * y.numel(), idx = kind == PoolKind::Max ? 8 * y.numel() : 0;
-  bench::report_bytes(state, is_backward ? out + idx + in : in + out + idx);
+  bench::report_bytes(state, is_backward ? out + idx + in : in + out + idx, in);
 }
 
 [[maybe_unused]] const bool kRegistered = [] {

@@ -81,7 +81,7 @@ void BM_reduce(benchmark::State& state, Case k) {
   for (auto _ : state) benchmark::DoNotOptimize(run(k, x));
   // read x; write one float (+ one int64 index) per output.
   const int64_t outputs = geometry(k.over).outputs;
-  bench::report_bytes(state, 4 * kNumel + outputs * (k.with_indices ? 12 : 4));
+  bench::report_bytes(state, 4 * kNumel + outputs * (k.with_indices ? 12 : 4), 4 * kNumel);
 }
 
 [[maybe_unused]] const bool kRegistered = [] {

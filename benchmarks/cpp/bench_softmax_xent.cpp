@@ -85,7 +85,7 @@ void BM_softmax(benchmark::State& state, int64_t C, bool is_backward) {
     else benchmark::DoNotOptimize(ember::softmax(x, 1, false));
   }
   // forward: read x, write y; backward: read dy and y, write dx.
-  bench::report_bytes(state, (is_backward ? 3 : 2) * 4 * x.numel());
+  bench::report_bytes(state, (is_backward ? 3 : 2) * 4 * x.numel(), 4 * x.numel());
 }
 
 enum class XentPass { Forward, Backward, Both };
@@ -115,7 +115,7 @@ void BM_cross_entropy(benchmark::State& state, int64_t C, XentPass pass) {
   // forward: read the logits and the int64 targets, write per-row loss, float64 lse and weight;
   // backward: read the logits, targets and lse, write dlogits.
   const int64_t logits = 4 * x.numel(), fwd = logits + kRows * (8 + 4 + 8 + 4), bwd = 2 * logits + kRows * (8 + 8);
-  bench::report_bytes(state, pass == XentPass::Forward ? fwd : pass == XentPass::Backward ? bwd : fwd + bwd);
+  bench::report_bytes(state, pass == XentPass::Forward ? fwd : pass == XentPass::Backward ? bwd : fwd + bwd, logits);
 }
 
 [[maybe_unused]] const bool kRegistered = [] {
