@@ -1,8 +1,10 @@
 """Markdown tables from the JSON output of the memory-bound C++ micro-benchmarks: per row the time,
 GB/s, and the fraction of the memcpy row of the same size from the same binary and run (paired by
-the tensor_MB counter that bench_common.h sets). One table per JSON file.
+the tensor_MB counter that bench_common.h sets). One table per JSON file. With
+--benchmark_repetitions the median rows are shown.
 
-    EMBER_THREADS=2 build/bench/benchmarks/cpp/bench_pool --benchmark_format=json > pool.json
+    EMBER_THREADS=2 build/bench/benchmarks/cpp/bench_pool --benchmark_repetitions=5 \
+        --benchmark_report_aggregates_only=true --benchmark_format=json > pool.json
     python benchmarks/cpp/results_table.py pool.json [more.json ...]
 """
 from __future__ import annotations
@@ -13,19 +15,22 @@ import sys
 
 
 def _row_name(b):
-    return b["name"].removesuffix("/real_time")
+    return b["name"].removesuffix("_median").removesuffix("/real_time")
 
 
 def table(path):
     with open(path) as f:
         report = json.load(f)
     ctx, rows = report["context"], report["benchmarks"]
+    if any(b.get("run_type") == "aggregate" for b in rows):
+        rows = [b for b in rows if b.get("aggregate_name") == "median" or b.get("error_occurred")]
     copies = {round(b["tensor_MB"], 1): b["GB/s"] for b in rows
               if b["name"].startswith("memcpy/") and not b.get("error_occurred")}
     load = ", ".join(f"{x:.2f}" for x in ctx.get("load_avg", []))
     binary = os.path.basename(ctx.get("executable", path))
-    clock = "wall" if any(b["name"].endswith("/real_time") for b in rows) else "CPU"
-    out = [f"#### {binary} ({ctx.get('date', '')}; load average {load}; {clock} time)", "",
+    clock = "wall" if any(_row_name(b) != b["name"].removesuffix("_median") for b in rows) else "CPU"
+    stat = "median of %d" % rows[0]["repetitions"] if rows and rows[0].get("run_type") == "aggregate" else "one run"
+    out = [f"#### {binary} ({ctx.get('date', '')}; load average {load} at start; {clock} time, {stat})", "",
            "| benchmark | threads | ms | GB/s | memcpy GB/s (same size) | of memcpy |", "|---|---:|---:|---:|---:|---:|"]
     for b in rows:
         if b.get("error_occurred"):
