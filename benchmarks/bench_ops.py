@@ -31,18 +31,23 @@ def _median_time(fn, reps, inner):
     return statistics.median(out)
 
 
-def _interleaved(fns, reps, inner):
-    """Runs each candidate once per round, alternating, so that drift hits all alike."""
+def _interleaved(fns, reps, inner, clock=time.perf_counter, rewarm=0):
+    """Runs each candidate once per round, alternating, so that drift hits all alike. `rewarm`
+    untimed calls precede each timed sample: while the other candidates ran, this one's data left
+    the caches and its library's worker threads went to sleep. `clock`: time.process_time gives
+    CPU time, which a loaded machine disturbs less (meaningful for single-threaded runs)."""
     samples = {k: [] for k in fns}
     for k, f in fns.items():  # warm-up
         for _ in range(min(inner, 3)):
             f()
     for _ in range(reps):
         for k, f in fns.items():
-            t0 = time.perf_counter()
+            for _ in range(rewarm):
+                f()
+            t0 = clock()
             for _ in range(inner):
                 f()
-            samples[k].append((time.perf_counter() - t0) / inner)
+            samples[k].append((clock() - t0) / inner)
     return {k: statistics.median(v) for k, v in samples.items()}
 
 

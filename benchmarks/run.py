@@ -25,7 +25,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ import traceback
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import cpu_model as _cpu_model  # noqa: E402
 from workloads import FREQS, WORKLOADS  # noqa: E402
 
 TORCH_HINT = "PyTorch is needed for the comparison: pip install torch==2.13.0"
@@ -208,17 +208,6 @@ def _mb(kb):
 
 
 # ---- report ---------------------------------------------------------------------------------------
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _where_it_failed(exc):
     """'Type: message (at file:line in func)' of the innermost frame inside benchmarks/ or ember."""
     frames = traceback.extract_tb(exc.__traceback__)
