@@ -235,7 +235,8 @@ def test_reference_kwarg_runs_the_plain_loop_kernels_on_the_cpu_too():
 @pytest.mark.parametrize("dtype", FLOAT_TYPES, ids=str)
 @pytest.mark.parametrize("x_shape, out_f, bias, act", [((7, 33), 17, True, "relu"), ((7, 33), 17, False, None),
                                                        ((2, 5, 129), 257, True, "relu"), ((1025, 97), 65, True, None),
-                                                       ((3, 1), 1, True, "relu"), ((64, 784), 512, True, "relu")])
+                                                       ((3, 1), 1, True, "relu"), ((64, 784), 512, True, "relu"),
+                                                       ((7, 33), 17, True, "tanh"), ((2, 5, 129), 65, False, "sigmoid")])
 def test_linear_with_bias_and_relu_and_its_backward_match_cpu(x_shape, out_f, bias, act, dtype):
     rng = np.random.default_rng(x_shape[-1] + out_f)
     x, w = sample(rng, x_shape), sample(rng, (out_f, x_shape[-1]))

@@ -92,6 +92,28 @@ def test_linear_fuses_bias_and_relu():
     np.testing.assert_allclose(linear(E(x), E(w), E(b), activation="relu").numpy(),
                                np.maximum(x @ w.T + b, 0), rtol=1e-12)
     np.testing.assert_allclose(linear(E(x).transpose(0, 1), E(w)).numpy(), x.transpose(1, 0, 2) @ w.T, rtol=1e-12)
+    np.testing.assert_allclose(linear(E(x), E(w), E(b), activation="tanh").numpy(), np.tanh(x @ w.T + b), rtol=1e-12)
+    np.testing.assert_allclose(linear(E(x), E(w), E(b), activation="sigmoid").numpy(),
+                               1 / (1 + np.exp(-(x @ w.T + b))), rtol=1e-12)
+
+
+@pytest.mark.parametrize("act, unfused", [("relu", ember.relu), ("tanh", ember.tanh), ("sigmoid", ember.sigmoid)])
+def test_fused_activation_is_bitwise_the_unfused_pair_in_float32(act, unfused):
+    rng = np.random.default_rng(11)
+    x, w, b = (ember.from_numpy(rng.standard_normal(s, dtype=np.float32)) for s in ((97, 33), (7, 33), (7,)))
+    np.testing.assert_array_equal(linear(x, w, b, activation=act).numpy(), unfused(linear(x, w, b)).numpy())
+
+
+def test_linear_activation_errors():
+    x, w = ember.randn(2, 3), ember.randn(4, 3)
+    with pytest.raises(ValueError, match="activation must be None, 'relu', 'tanh' or 'sigmoid', got 'gelu'"):
+        linear(x, w, activation="gelu")
+    with pytest.raises(ValueError, match="activation must be .* got 1"):
+        linear(x, w, activation=1)
+    with pytest.raises(ValueError, match=r"act must be 0 \(none\), 1 \(relu\), 2 \(tanh\) or 3 \(sigmoid\), got 7"):
+        ember._C.linear(x._c, w._c, None, 7)
+    with pytest.raises(ValueError, match=r"addmm: act must be 0 \(none\) or 1 \(relu\), got 2"):
+        ember._C.addmm(None, x._c, w.T._c, act=2)
 
 
 def _req(*shape, seed=0):
@@ -112,13 +134,16 @@ def test_matmul_second_order_gradients():
 def test_linear_and_addmm_gradients():
     x, w, b = _req(2, 5, 3), _req(4, 3, seed=1), _req(4, seed=2)
     assert ember.autograd.gradcheck(lambda x, w, b: linear(x, w, b), (x, w, b))
-    assert ember.autograd.gradcheck(lambda x, w, b: linear(x, w, b, activation="relu"), (x, w, b))
+    for act in ("relu", "tanh", "sigmoid"):
+        assert ember.autograd.gradcheck(lambda x, w, b: linear(x, w, b, activation=act), (x, w, b))
     assert ember.autograd.gradgradcheck(lambda x, w, b: linear(x, w, b), (x, w, b))
+    for act in ("tanh", "sigmoid"):
+        assert ember.autograd.gradgradcheck(lambda x, w, b: linear(x, w, b, activation=act), (x, w, b))
     assert ember.autograd.gradcheck(lambda c, a, b: ember.addmm(c, a, b, beta=0.5, alpha=1.5),
                                     (_req(4), _req(3, 5, seed=3), _req(5, 4, seed=4)))
 
 
-@pytest.mark.parametrize("act", [None, "relu"])
+@pytest.mark.parametrize("act", [None, "relu", "tanh", "sigmoid"])
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_fused_backward_matches_numpy_on_strided_input(act, bias):
     # backward without create_graph takes the one-call C++ path (_C.linear_backward)
@@ -131,16 +156,18 @@ def test_linear_fused_backward_matches_numpy_on_strided_input(act, bias):
     y = linear(x, w, b, activation=act)
     y.backward(ember.tensor(gn, dtype=ember.float64))
     pre = xn.transpose(0, 2, 1) @ wn.T + (bn if bias else 0)
-    g = gn * (pre > 0) if act == "relu" else gn
-    np.testing.assert_allclose(x.grad.numpy(), g @ wn, rtol=1e-12)
-    np.testing.assert_allclose(w.grad.numpy(), g.reshape(-1, 33).T @ xn.transpose(0, 2, 1).reshape(-1, 5), rtol=1e-12)
+    derivative = {None: lambda p: 1.0, "relu": lambda p: p > 0, "tanh": lambda p: 1 - np.tanh(p) ** 2,
+                  "sigmoid": lambda p: np.exp(-p) / (1 + np.exp(-p)) ** 2}[act]
+    g = gn * derivative(pre)
+    np.testing.assert_allclose(x.grad.numpy(), g @ wn, rtol=1e-10)
+    np.testing.assert_allclose(w.grad.numpy(), g.reshape(-1, 33).T @ xn.transpose(0, 2, 1).reshape(-1, 5), rtol=1e-10)
     if bias:
-        np.testing.assert_allclose(b.grad.numpy(), g.reshape(-1, 33).sum(0), rtol=1e-12)
+        np.testing.assert_allclose(b.grad.numpy(), g.reshape(-1, 33).sum(0), rtol=1e-10)
     # only the weight needs a gradient
     x2 = ember.tensor(xn.transpose(0, 2, 1).copy(), dtype=ember.float64)
     w.grad = None
     linear(x2, w, b, activation=act).backward(ember.tensor(gn, dtype=ember.float64))
-    np.testing.assert_allclose(w.grad.numpy(), g.reshape(-1, 33).T @ xn.transpose(0, 2, 1).reshape(-1, 5), rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), g.reshape(-1, 33).T @ xn.transpose(0, 2, 1).reshape(-1, 5), rtol=1e-10)
 
 
 def test_shape_and_dtype_errors_are_clear():

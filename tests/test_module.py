@@ -460,6 +460,73 @@ def test_sequential_indexing_slicing_and_mutation():
     assert len(nn.Sequential(Scale()) + nn.Sequential(Scale(), Scale())) == 3
 
 
+def _unfused(seq, x):
+    """seq's modules called one by one (no fusion), for comparison."""
+    for m in seq:
+        x = m(x)
+    return x
+
+
+@pytest.mark.parametrize("dtype", [ember.float32, ember.float64], ids=str)
+def test_sequential_fuses_linear_with_the_activation_after_it(dtype):
+    rng = np.random.default_rng(3)
+    seq = nn.Sequential(nn.Linear(7, 33), nn.ReLU(), nn.Linear(33, 5), nn.Tanh(), nn.Linear(5, 3), nn.Sigmoid(),
+                        nn.Linear(3, 2)).to(dtype)
+    xn = rng.standard_normal((97, 7))
+    outs, grads = [], []
+    for run in (seq, lambda x: _unfused(seq, x)):
+        x = ember.tensor(xn, dtype=dtype, requires_grad=True)
+        y = run(x)
+        outs.append(y)
+        y.sum().backward()
+        grads.append([x.grad.numpy()] + [p.grad.numpy().copy() for p in seq.parameters()])
+        seq.zero_grad()
+    np.testing.assert_array_equal(outs[0].detach().numpy(), outs[1].detach().numpy())
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-6 if dtype == ember.float32 else 1e-13, atol=1e-7)
+    # three Linear+activation pairs became single nodes; the unfused run has separate activation nodes
+    names = lambda y: [f.name() for f in _graph_nodes(y.grad_fn)]
+    assert names(outs[0]).count("LinearBackward0") == 4 and "ReluBackward0" not in names(outs[0])
+    assert {"ReluBackward0", "TanhBackward0", "SigmoidBackward0"} <= set(names(outs[1]))
+    x64 = ember.tensor(rng.standard_normal((3, 7)), dtype=ember.float64, requires_grad=True)
+    assert ember.autograd.gradcheck(seq.to(ember.float64), (x64,))
+
+
+def _graph_nodes(fn):
+    seen, stack = [], [fn]
+    while stack:
+        f = stack.pop()
+        seen.append(f)
+        stack.extend(nxt for nxt, _ in f.next_functions if nxt is not None)
+    return seen
+
+
+def test_sequential_does_not_fuse_what_a_hook_or_a_subclass_could_observe():
+    calls = []
+
+    class MyReLU(nn.ReLU):
+        def forward(self, x):
+            calls.append("sub")
+            return super().forward(x)
+
+    lin, act = nn.Linear(4, 3), nn.ReLU()
+    seen = []
+    lin.register_forward_hook(lambda m, i, o: seen.append(o))
+    x = ember.randn(2, 4)
+    y = nn.Sequential(lin, act)(x)
+    assert len(seen) == 1 and y.grad_fn.name() == "ReluBackward0"  # the hook saw the pre-activation output
+    np.testing.assert_array_equal(_np(seen[0]), _np(F.linear(x, lin.weight, lin.bias)))
+    lin2 = nn.Linear(4, 3)
+    act.register_forward_pre_hook(lambda m, i: seen.append(i[0]))
+    assert nn.Sequential(lin2, act)(x).grad_fn.name() == "ReluBackward0" and len(seen) == 2
+    assert nn.Sequential(nn.Linear(4, 3), MyReLU())(x).grad_fn.name() == "ReluBackward0" and calls == ["sub"]
+    # a trailing Linear, an activation not after a Linear, and Linear, Linear in a row still run
+    seq = nn.Sequential(nn.Tanh(), nn.Linear(4, 4), nn.Linear(4, 3))
+    np.testing.assert_allclose(_np(seq(x)), _np(_unfused(seq, x)), rtol=1e-6)
+    with ember.no_grad():
+        np.testing.assert_array_equal(_np(nn.Sequential(lin2, nn.ReLU())(x)), _np(F.relu(lin2(x))))
+
+
 def test_module_list_and_module_dict():
     ml = nn.ModuleList([Scale(), Scale()])
     ml.append(Scale())

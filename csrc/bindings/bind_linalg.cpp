@@ -6,6 +6,20 @@
 #include "ops/linalg.h"
 
 namespace ember {
+namespace {
+
+GemmActivation gemm_activation(int act) {
+  EMBER_CHECK(act == 0 || act == 1, ValueError, "addmm: act must be 0 (none) or 1 (relu), got ", act);
+  return GemmActivation(act);
+}
+
+LinearActivation linear_activation(int act, const char* name) {
+  EMBER_CHECK(act >= 0 && act < kLinearActivations, ValueError, name,
+              ": act must be 0 (none), 1 (relu), 2 (tanh) or 3 (sigmoid), got ", act);
+  return LinearActivation(act);
+}
+
+}  // namespace
 
 EMBER_BINDINGS(linalg) {
   m.def("matmul", [](const Tensor& a, const Tensor& b, bool reference) {
@@ -17,8 +31,9 @@ EMBER_BINDINGS(linalg) {
           const Tensor* pc = c.is_none() ? nullptr : &c.cast<const Tensor&>();
           const Tensor* pb = bias.is_none() ? nullptr : &bias.cast<const Tensor&>();
           const Tensor* po = out.is_none() ? nullptr : &out.cast<const Tensor&>();
+          const GemmActivation epilogue = gemm_activation(act);
           py::gil_scoped_release nogil;
-          return addmm(pc, a, b, beta, alpha, pb, GemmActivation(act), po, reference);
+          return addmm(pc, a, b, beta, alpha, pb, epilogue, po, reference);
         },
         py::arg("c"), py::arg("a"), py::arg("b"), py::arg("beta") = 1.0, py::arg("alpha") = 1.0,
         py::arg("bias") = py::none(), py::arg("act") = 0, py::arg("out") = py::none(),
@@ -27,18 +42,20 @@ EMBER_BINDINGS(linalg) {
   m.def("matmul_allow_tf32", &matmul_allow_tf32);
   m.def("linear", [](const Tensor& x, const Tensor& w, py::object bias, int act) {
           const Tensor* pb = bias.is_none() ? nullptr : &bias.cast<const Tensor&>();
+          const LinearActivation activation = linear_activation(act, "linear");
           py::gil_scoped_release nogil;
-          return linear(x, w, pb, GemmActivation(act));
+          return linear(x, w, pb, activation);
         },
         py::arg("x"), py::arg("w"), py::arg("bias") = py::none(), py::arg("act") = 0);
   // Returns (dx, dw, db) with None for the ones not asked for.
   m.def("linear_backward", [](const Tensor& dy, const Tensor& x, const Tensor& w, py::object y, int act,
                               bool need_dx, bool need_dw, bool need_db) {
     const Tensor* py_ = y.is_none() ? nullptr : &y.cast<const Tensor&>();
+    const LinearActivation activation = linear_activation(act, "linear_backward");
     LinearGrads r;
     {
       py::gil_scoped_release nogil;
-      r = linear_backward(dy, x, w, py_, GemmActivation(act), need_dx, need_dw, need_db);
+      r = linear_backward(dy, x, w, py_, activation, need_dx, need_dw, need_db);
     }
     auto opt = [](const Tensor& t) { return t.defined() ? py::cast(t) : py::object(py::none()); };
     return py::make_tuple(opt(r.dx), opt(r.dw), opt(r.db));

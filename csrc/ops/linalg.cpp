@@ -168,7 +168,7 @@ Tensor addmm(const Tensor* c, const Tensor& a, const Tensor& b, double beta, dou
   return result;
 }
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, GemmActivation act) {
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, LinearActivation act) {
   check_float_pair(x, w, "linear");
   EMBER_CHECK(w.dim() == 2, ValueError, "linear: weight must be 2-D (out_features, in_features), got ", w.shape());
   EMBER_CHECK(x.dim() >= 1, ValueError, "linear: input must have at least one dimension");
@@ -195,13 +195,16 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, GemmActivati
   }
   Tensor xm = x2.as_strided({M, in}, {row_stride, x2.stride(-1)}, x2.offset());
   Tensor wt = w.as_strided({w.size(1), w.size(0)}, {w.stride(1), w.stride(0)}, w.offset());
-  Tensor y = addmm(nullptr, xm, wt, 0.0, 1.0, bias, act, nullptr);
+  const GemmActivation epilogue = act == LinearActivation::ReLU ? GemmActivation::ReLU : GemmActivation::None;
+  Tensor y = addmm(nullptr, xm, wt, 0.0, 1.0, bias, epilogue, nullptr);
+  if (act == LinearActivation::Tanh) unary(UnaryOp::Tanh, y, &y);
+  if (act == LinearActivation::Sigmoid) unary(UnaryOp::Sigmoid, y, &y);
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   out_shape.push_back(w.size(0));
   return y.as_strided(out_shape, contiguous_strides(out_shape), 0);
 }
 
-LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor* y, GemmActivation act,
+LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor* y, LinearActivation act,
                             bool need_dx, bool need_dw, bool need_db) {
   check_float_pair(x, w, "linear_backward");
   EMBER_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1), ValueError,
@@ -211,9 +214,13 @@ LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, 
   EMBER_CHECK(dy.shape() == y_shape, ValueError, "linear_backward: grad_output has shape ", dy.shape(),
               " but the output has shape ", y_shape);
   Tensor g = dy;
-  if (act == GemmActivation::ReLU) {
-    EMBER_CHECK(y != nullptr && y->shape() == y_shape, ValueError, "linear_backward: ReLU needs the forward output");
-    g = binary(BinaryOp::ReluBackward, Operand::of(dy), Operand::of(*y));
+  if (act != LinearActivation::None) {
+    EMBER_CHECK(y != nullptr && y->shape() == y_shape, ValueError,
+                "linear_backward: the activation's gradient needs the forward output of shape ", y_shape);
+    const BinaryOp derivative = act == LinearActivation::ReLU   ? BinaryOp::ReluBackward
+                                : act == LinearActivation::Tanh ? BinaryOp::TanhBackward
+                                                                : BinaryOp::SigmoidBackward;
+    g = binary(derivative, Operand::of(dy), Operand::of(*y));
   }
   const int64_t out_f = w.size(0), in_f = w.size(1), M = shape_numel(y_shape) / std::max<int64_t>(out_f, 1);
   const Tensor gc = g.contiguous();

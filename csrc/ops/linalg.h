@@ -17,17 +17,24 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b, const char* name, bool refere
 Tensor addmm(const Tensor* c, const Tensor& a, const Tensor& b, double beta, double alpha,
              const Tensor* bias, GemmActivation act, const Tensor* out, bool reference = false);
 
+// The activations linear() applies to its output. ReLU runs in the GEMM's epilogue; tanh and
+// sigmoid run in place over the fresh output right after the GEMM (the same elementwise kernels
+// as ember.tanh / ember.sigmoid, so the values are bitwise those of the unfused pair).
+enum class LinearActivation : int8_t { None = 0, ReLU = 1, Tanh = 2, Sigmoid = 3 };
+constexpr int kLinearActivations = 4;
+
 // y = act(x @ w^T + bias): x (..., in), w (out, in), bias (out) or null. One GEMM over all
 // leading dims of x when they can be viewed as one (no copy), with the epilogue fused.
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, GemmActivation act);
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor* bias, LinearActivation act);
 
 // Gradients of y = act(x @ w^T + bias) from dy, in one call: {dx, dw, db}, each left undefined
-// unless asked for. With act = ReLU, `y` (the forward output) masks dy first.
+// unless asked for. With an activation, dy first goes through its derivative, read from `y` (the
+// forward output): dy * (y > 0), dy * (1 - y^2) or dy * y * (1 - y).
 //   dx = dY W   (..., in);   dW = dY^T X   (out, in);   db = sum of the rows of dY   (out)
 struct LinearGrads {
   Tensor dx, dw, db;
 };
-LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor* y, GemmActivation act,
+LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor* y, LinearActivation act,
                             bool need_dx, bool need_dw, bool need_db);
 
 // torch.backends.cuda.matmul.allow_tf32: float32 products on CUDA may use TF32 tensor cores

@@ -5,11 +5,14 @@ from __future__ import annotations
 from .. import _C
 from ..autograd import Function, _state
 from ..tensor import Tensor
-from .elementwise import relu_backward, sum_to
+from .elementwise import relu_backward, sigmoid_backward, sum_to, tanh_backward
 from .shape import reshape, squeeze, transpose, unsqueeze
 
 _wrap = Tensor._wrap
-ACT_NONE, ACT_RELU = 0, 1
+# Activation codes of _C.linear / _C.linear_backward (LinearActivation in csrc/ops/linalg.h).
+ACT_NONE, ACT_RELU, ACT_TANH, ACT_SIGMOID = 0, 1, 2, 3
+ACTIVATIONS = {None: ACT_NONE, "relu": ACT_RELU, "tanh": ACT_TANH, "sigmoid": ACT_SIGMOID}
+_ACT_BACKWARD = {ACT_RELU: relu_backward, ACT_TANH: tanh_backward, ACT_SIGMOID: sigmoid_backward}
 
 
 def _check_tensor(x, name, arg):
@@ -141,7 +144,8 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
 
 
 class Linear(Function):
-    """y = act(x @ w^T + b), one GEMM with the bias (and ReLU) fused into its epilogue."""
+    """y = act(x @ w^T + b): one GEMM with the bias (and ReLU) fused into its epilogue; tanh and
+    sigmoid run in place over the output in the same C++ call."""
 
     _backward_name = "LinearBackward0"
 
@@ -161,8 +165,8 @@ class Linear(Function):
                                             need[0], need[1], need[2])
             return (None if dx is None else _wrap(dx), None if dw is None else _wrap(dw),
                     None if db is None else _wrap(db), None)
-        if ctx.act == ACT_RELU:
-            g = relu_backward(g, y)
+        if ctx.act != ACT_NONE:
+            g = _ACT_BACKWARD[ctx.act](g, y)
         out_f, in_f = w.shape
         g2 = reshape(g, (-1, out_f))
         gx = gw = gb = None
@@ -177,16 +181,15 @@ class Linear(Function):
 
 
 def linear(input, weight, bias=None, *, activation=None):
-    """F.linear. ember extension: activation='relu' fuses the ReLU into the GEMM epilogue."""
+    """F.linear. ember extension: activation='relu', 'tanh' or 'sigmoid' applies that function to
+    the output in the same op (the ReLU inside the GEMM's epilogue): one graph node instead of two,
+    with the values of the unfused pair."""
     if not (isinstance(input, Tensor) and isinstance(weight, Tensor)):
         _check_tensor(input, "linear", "input")
         _check_tensor(weight, "linear", "weight")
-    if activation is None:
-        act = ACT_NONE
-    elif activation == "relu":
-        act = ACT_RELU
-    else:
-        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
+    act = ACTIVATIONS.get(activation, -1) if activation is None or isinstance(activation, str) else -1
+    if act < 0:
+        raise ValueError(f"linear: activation must be None, 'relu', 'tanh' or 'sigmoid', got {activation!r}")
     if _state.enabled and (input._requires_grad or weight._requires_grad or
                            (bias is not None and bias._requires_grad)):
         return Linear.apply(input, weight, bias, act)

@@ -7,7 +7,11 @@ from itertools import chain, islice
 
 from ...tensor import Tensor
 from ..parameter import Parameter
+from .activation import ReLU, Sigmoid, Tanh
+from .linear import Linear
 from .module import Module, _addindent
+
+_FUSED_ACTIVATIONS = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid"}
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
@@ -124,9 +128,25 @@ class Sequential(Module):
         return v
 
     def forward(self, input):
-        for module in self:
+        # A Linear followed by a ReLU, Tanh or Sigmoid runs as one op (F.linear's fused activation:
+        # one graph node, and the ReLU inside the GEMM's epilogue), when both are exactly those
+        # classes and neither has forward hooks, so that nothing can observe the Linear's own
+        # output. The values are those of the two modules run one after the other.
+        pending = None  # a Linear whose call waits for the next module
+        for module in self._modules.values():
+            if pending is not None:
+                act = _FUSED_ACTIVATIONS.get(type(module))
+                if act is not None and not (module._forward_hooks or module._forward_pre_hooks):
+                    input = pending._forward_fused(input, act)
+                    pending = None
+                    continue
+                input = pending(input)
+                pending = None
+            if type(module) is Linear and not (module._forward_hooks or module._forward_pre_hooks):
+                pending = module
+                continue
             input = module(input)
-        return input
+        return input if pending is None else pending(input)
 
 
 def _abs_string_index(idx, length):

@@ -46,6 +46,11 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        return self._forward_fused(input, None)
+
+    def _forward_fused(self, input, activation):
+        """act(F.linear(input, weight, bias)) in one op; activation is None, 'relu', 'tanh' or
+        'sigmoid'. nn.Sequential calls it with the activation module that follows this layer."""
         if type(self) is Linear:
             # Straight from _parameters: self.weight would first fail the normal lookup (an
             # AttributeError built and dropped) before Module.__getattr__ finds it. A subclass may
@@ -56,8 +61,8 @@ class Linear(Module):
                 weight, bias = p["weight"], p["bias"]
             except KeyError:
                 weight, bias = self.weight, self.bias
-            return F.linear(input, weight, bias)
-        return F.linear(input, self.weight, self.bias)
+            return F.linear(input, weight, bias, activation=activation)
+        return F.linear(input, self.weight, self.bias, activation=activation)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
