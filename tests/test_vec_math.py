@@ -1,4 +1,4 @@
-"""float32 exp, log, sin, cos and sigmoid run on ember's own vectorised approximations
+"""float32 exp, log, sin, cos, tanh and sigmoid run on ember's own vectorised approximations
 (csrc/cpu/kernels/vec_math.h): within 2 ulp of the correctly rounded result over every float32
 exponent range, and libm's answers on NaN, infinities, zeros and subnormals."""
 import numpy as np
@@ -77,6 +77,19 @@ def test_sigmoid_matches_reference_and_saturates(rng):
     want = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
     assert (np.abs(got - want) <= 3 * np.spacing(want.astype(np.float32))).all()
     assert np.isnan(_run("sigmoid", np.array([np.nan], np.float32)))[0]
+
+
+def test_tanh_within_2_ulp_everywhere(rng):
+    # dense around the switch from the polynomial to the exp form (0.625) and around saturation (9)
+    x = np.concatenate([rng.uniform(-12, 12, 300_000), rng.uniform(0.6, 0.65, 50_000), rng.uniform(8.9, 9.2, 50_000),
+                        _all_ranges(rng, 100_000, -149, 10)]).astype(np.float32)
+    got = _run("tanh", x)
+    want = np.tanh(x.astype(np.float64))
+    assert _ulp_error(got, want).max() <= 2.0
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, -1e30, 1e-45, -1e-45], np.float32)
+    got = _run("tanh", special)
+    np.testing.assert_array_equal(got, np.tanh(special))
+    assert np.signbit(got[1]) and not np.signbit(got[0])
 
 
 def test_in_place_trig_beyond_the_fast_range_uses_the_original_values():

@@ -2,6 +2,7 @@
 // instruction set. Contiguous runs take a plain loop the compiler can vectorise.
 #include <cmath>
 
+#include "cpu/kernels/vec_math.h"
 #include "ops/activation.h"
 
 namespace ember {
@@ -40,13 +41,19 @@ void map2(const LoopPlan<3>& plan, char* out, char* a, char* b, F f) {
   });
 }
 
+// exp and tanh: vec_math's for float32, so that the loops vectorise; libm's for double.
+inline float exp_t(float x) { return vec_math::exp_f32(x); }
+inline double exp_t(double x) { return std::exp(x); }
+inline float tanh_t(float x) { return vec_math::tanh_f32(x); }
+inline double tanh_t(double x) { return std::tanh(x); }
+
+// Stable for large |x| (never exponentiates a large positive number), and branch-free.
 template <typename T> inline T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  const T e = std::exp(x);
-  return e / (T(1) + e);
+  const T e = exp_t(x < T(0) ? x : -x);  // exp(-|x|)
+  return x >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
 }
 // softplus(x) = log(1 + e^x), stable for large |x|
-template <typename T> inline T softplus1(T x) { return x > T(20) ? x : std::log1p(std::exp(x)); }
+template <typename T> inline T softplus1(T x) { return x > T(20) ? x : std::log1p(exp_t(x)); }
 
 constexpr double kSqrt1_2 = 0.70710678118654752440;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
@@ -63,10 +70,10 @@ void forward(ActOp op, const LoopPlan<2>& plan, char* out, char* in, double p0, 
       return map1<T>(plan, out, in, [](T x) { return T(0.5) * x * (T(1) + std::erf(x * T(kSqrt1_2))); });
     case ActOp::GeluTanh:
       return map1<T>(plan, out, in, [](T x) {
-        return T(0.5) * x * (T(1) + std::tanh(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
+        return T(0.5) * x * (T(1) + tanh_t(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
       });
     case ActOp::Silu: return map1<T>(plan, out, in, [](T x) { return x * sigmoid(x); });
-    case ActOp::Mish: return map1<T>(plan, out, in, [](T x) { return x * std::tanh(softplus1(x)); });
+    case ActOp::Mish: return map1<T>(plan, out, in, [](T x) { return x * tanh_t(softplus1(x)); });
     case ActOp::Softplus:  // linear above threshold: x*beta > threshold
       return map1<T>(plan, out, in, [a, b](T x) { return x * a > b ? x : std::log1p(std::exp(x * a)) / a; });
     case ActOp::Hardtanh:
@@ -91,18 +98,18 @@ void backward(ActOp op, const LoopPlan<3>& plan, char* dx, char* gr, char* in, d
     case ActOp::LeakyRelu: return map2<T>(plan, dx, gr, in, [a](T g, T x) { return x > T(0) ? g : g * a; });
     case ActOp::Elu:
       return map2<T>(plan, dx, gr, in, [a, b, c](T g, T x) {
-        return x > T(0) ? g * b : g * b * a * c * std::exp(x * c);
+        return x > T(0) ? g * b : g * b * a * c * exp_t(x * c);
       });
     case ActOp::Gelu:
       return map2<T>(plan, dx, gr, in, [](T g, T x) {
         const T cdf = T(0.5) * (T(1) + std::erf(x * T(kSqrt1_2)));
-        const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * x * x);
+        const T pdf = T(kInvSqrt2Pi) * exp_t(T(-0.5) * x * x);
         return g * (cdf + x * pdf);
       });
     case ActOp::GeluTanh:
       return map2<T>(plan, dx, gr, in, [](T g, T x) {
         const T inner = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
-        const T t = std::tanh(inner);
+        const T t = tanh_t(inner);
         const T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
         return g * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * dinner);
       });
@@ -113,7 +120,7 @@ void backward(ActOp op, const LoopPlan<3>& plan, char* dx, char* gr, char* in, d
       });
     case ActOp::Mish:
       return map2<T>(plan, dx, gr, in, [](T g, T x) {
-        const T t = std::tanh(softplus1(x));
+        const T t = tanh_t(softplus1(x));
         return g * (t + x * (T(1) - t * t) * sigmoid(x));
       });
     case ActOp::Softplus:

@@ -115,6 +115,7 @@ void unary_float(UnaryOp op, const LoopPlan<2>& plan, char* out, char* in) {
       case UnaryOp::Exp: return unary_loop<T, T>(plan, out, in, [](T x) { return vec_math::exp_f32(x); });
       case UnaryOp::Log: return unary_loop<T, T>(plan, out, in, [](T x) { return vec_math::log_f32(x); });
       case UnaryOp::Sigmoid: return unary_loop<T, T>(plan, out, in, [](T x) { return sigmoid_f32(x); });
+      case UnaryOp::Tanh: return unary_loop<T, T>(plan, out, in, [](T x) { return vec_math::tanh_f32(x); });
       case UnaryOp::Sin: return trig_f32<false>(plan, out, in);
       case UnaryOp::Cos: return trig_f32<true>(plan, out, in);
       default: break;

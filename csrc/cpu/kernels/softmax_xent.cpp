@@ -18,17 +18,60 @@ namespace {
 
 constexpr int64_t kBlock = 32;
 
-// Row max of a softmax row (NaN wins, as in torch); a row of -inf gives 0 so that exp(-inf - 0) = 0.
-template <typename T>
-T row_max(const T* x, int64_t n, int64_t stride) {
-  T m = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) m = x[i * stride] > m || x[i * stride] != x[i * stride] ? x[i * stride] : m;
-  return std::isinf(m) && m < 0 ? T(0) : m;
-}
-
 // exp in the softmax loops: vec_math's for float32 so that the loops vectorise, libm's for double.
 inline float exp_t(float x) { return vec_math::exp_f32(x); }
 inline double exp_t(double x) { return std::exp(x); }
+
+// Contiguous rows are reduced in kLanes independent lanes, combined at the end: one serial chain of
+// compares or additions would cost its latency per element and never vectorise.
+constexpr int64_t kLanes = 16;
+
+template <typename T>
+inline T max_nan(T m, T v) { return v > m || v != v ? v : m; }  // NaN wins, as in torch
+
+// Row max of a softmax row (NaN wins); a row of -inf gives 0 so that exp(-inf - 0) = 0.
+template <typename T>
+T row_max(const T* x, int64_t n, int64_t stride) {
+  T m = -INFINITY;
+  if (stride == 1) {
+    T lane[kLanes];
+    for (int64_t j = 0; j < kLanes; ++j) lane[j] = -INFINITY;
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int64_t j = 0; j < kLanes; ++j) lane[j] = max_nan(lane[j], x[i + j]);
+    for (int64_t j = 0; j < kLanes; ++j) m = max_nan(m, lane[j]);
+    for (; i < n; ++i) m = max_nan(m, x[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) m = max_nan(m, x[i * stride]);
+  }
+  return std::isinf(m) && m < 0 ? T(0) : m;
+}
+
+// sum of exp(x[i * stride] - m) over the row, accumulated in double; with `out`, also stores each
+// exp(x - m) there (contiguous rows only).
+template <typename T>
+double sum_exp(const T* x, int64_t n, int64_t stride, T m, T* out = nullptr) {
+  double sum = 0;
+  if (stride == 1) {
+    double lane[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int64_t j = 0; j < kLanes; ++j) {
+        const T e = exp_t(T(x[i + j] - m));
+        if (out) out[i + j] = e;
+        lane[j] += e;
+      }
+    for (; i < n; ++i) {
+      const T e = exp_t(T(x[i] - m));
+      if (out) out[i] = e;
+      sum += e;
+    }
+    for (int64_t j = 0; j < kLanes; ++j) sum += lane[j];
+  } else {
+    for (int64_t i = 0; i < n; ++i) sum += exp_t(T(x[i * stride] - m));
+  }
+  return sum;
+}
 
 template <typename T>
 void softmax_rows(T* out, const T* x, int64_t rows, int64_t D, bool log) {
@@ -36,23 +79,14 @@ void softmax_rows(T* out, const T* x, int64_t rows, int64_t D, bool log) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * D;
       T* yr = out + r * D;
-      T m = -INFINITY;
-      for (int64_t d = 0; d < D; ++d) m = xr[d] > m || xr[d] != xr[d] ? xr[d] : m;
-      if (std::isinf(m) && m < 0) m = 0;  // a row of -inf: exp(-inf - 0) = 0, gives NaN like torch
-      double sum = 0;
+      const T m = row_max(xr, D, 1);  // a row of -inf: exp(-inf - 0) = 0, gives NaN like torch
       if (log) {
-        for (int64_t d = 0; d < D; ++d) sum += std::exp(double(xr[d] - m));
         // (x - m) - log(sum), not x - (m + log(sum)): with |m| ~ 1e4 or more, m + log(sum) rounds
         // log(sum) to the spacing of m in float32 (0.001 at 1e4, 1 at 1e7).
-        const T log_sum = T(std::log(sum));
+        const T log_sum = T(std::log(sum_exp(xr, D, 1, m)));
         for (int64_t d = 0; d < D; ++d) yr[d] = (xr[d] - m) - log_sum;
       } else {
-        for (int64_t d = 0; d < D; ++d) {
-          const T e = exp_t(T(xr[d] - m));
-          yr[d] = e;
-          sum += e;
-        }
-        const T inv = T(1.0 / sum);
+        const T inv = T(1.0 / sum_exp(xr, D, 1, m, yr));
         for (int64_t d = 0; d < D; ++d) yr[d] *= inv;
       }
     }
@@ -110,7 +144,30 @@ void softmax_kernel(DType dtype, char* out, const char* x, int64_t outer, int64_
 
 // softmax: dx = y * (dy - sum(dy * y)); log_softmax: dx = dy - exp(y) * sum(dy).
 template <typename T>
+void softmax_backward_rows(T* dx, const T* dy, const T* y, int64_t rows, int64_t D, bool log) {
+  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* g = dy + r * D;
+      const T* yr = y + r * D;
+      T* o = dx + r * D;
+      double lane[kLanes] = {}, acc = 0;
+      int64_t d = 0;
+      for (; d + kLanes <= D; d += kLanes)
+        for (int64_t j = 0; j < kLanes; ++j) lane[j] += log ? double(g[d + j]) : double(g[d + j]) * double(yr[d + j]);
+      for (; d < D; ++d) acc += log ? double(g[d]) : double(g[d]) * double(yr[d]);
+      for (int64_t j = 0; j < kLanes; ++j) acc += lane[j];
+      const T a = T(acc);
+      if (log)
+        for (int64_t k = 0; k < D; ++k) o[k] = g[k] - exp_t(yr[k]) * a;
+      else
+        for (int64_t k = 0; k < D; ++k) o[k] = yr[k] * (g[k] - a);
+    }
+  });
+}
+
+template <typename T>
 void softmax_backward_impl(T* dx, const T* dy, const T* y, int64_t outer, int64_t D, int64_t inner, bool log) {
+  if (inner == 1) return softmax_backward_rows(dx, dy, y, outer, D, log);
   const int64_t nblocks = (inner + kBlock - 1) / kBlock;
   parallel_for(0, outer * nblocks, std::max<int64_t>(1, 16384 / std::max<int64_t>(D * inner, 1)),
                [&](int64_t b0, int64_t b1) {
@@ -128,7 +185,7 @@ void softmax_backward_impl(T* dx, const T* dy, const T* y, int64_t outer, int64_
       for (int64_t d = 0; d < D; ++d)
         for (int64_t j = 0; j < n; ++j) {
           const int64_t k = base + d * inner + j;
-          dx[k] = log ? T(dy[k] - std::exp(y[k]) * T(acc[j])) : T(y[k] * (dy[k] - T(acc[j])));
+          dx[k] = log ? T(dy[k] - exp_t(y[k]) * T(acc[j])) : T(y[k] * (dy[k] - T(acc[j])));
         }
     }
   });
@@ -163,10 +220,9 @@ void xent_forward_impl(const XentArgs& a) {
       // logp(c) = (x_c - m) - log_sum; nll_loss's input already is logp (m = log_sum = 0)
       double m = 0, log_sum = 0;
       if (!a.log_probs_input) {
-        m = double(row_max(x, C, S));
-        double sum = 0;
-        for (int64_t c = 0; c < C; ++c) sum += std::exp(double(x[c * S]) - m);
-        log_sum = std::log(sum);
+        const T mt = row_max(x, C, S);
+        m = double(mt);
+        log_sum = std::log(sum_exp(x, C, S, mt));
       }
       log_sum_out[pos] = log_sum;
       const auto logp = [&](int64_t c) { return (double(x[c * S]) - m) - log_sum; };
@@ -227,13 +283,19 @@ void xent_backward_impl(const XentArgs& a) {
           dx[t * S] = T(-wt * g);
           continue;
         }
-        const double m = double(row_max(x, C, S)), log_sum = log_sum_in[pos];
+        const T m = row_max(x, C, S), log_sum = T(log_sum_in[pos]);
         const double total = (1 - ls) * wt + ls / double(C) * a.weight_sum;
         const double smooth = ls / double(C);
-        for (int64_t c = 0; c < C; ++c) {
-          const double p = std::exp((double(x[c * S]) - m) - log_sum);
-          const double q = smooth * (w ? double(w[c]) : 1.0);
-          dx[c * S] = T(g * (p * total - q));
+        // p = exp((x - m) - log_sum), in T: float32 rows vectorise on vec_math's exp.
+        if (S == 1 && !w) {
+          const T gt = T(g * total), gq = T(g * smooth);
+          for (int64_t c = 0; c < C; ++c) dx[c] = gt * exp_t(T(T(x[c] - m) - log_sum)) - gq;
+        } else {
+          for (int64_t c = 0; c < C; ++c) {
+            const double p = exp_t(T(T(x[c * S] - m) - log_sum));
+            const double q = smooth * (w ? double(w[c]) : 1.0);
+            dx[c * S] = T(g * (p * total - q));
+          }
         }
         dx[t * S] += T(-g * (1 - ls) * wt);
       } else {
@@ -245,7 +307,7 @@ void xent_backward_impl(const XentArgs& a) {
           total += (w ? double(w[c]) : 1.0) * ((1 - ls) * double(y[c * S]) + ls / double(C));
         for (int64_t c = 0; c < C; ++c) {
           const double q = (w ? double(w[c]) : 1.0) * ((1 - ls) * double(y[c * S]) + ls / double(C));
-          const double p = a.log_probs_input ? 0.0 : std::exp((double(x[c * S]) - m) - log_sum);
+          const double p = a.log_probs_input ? 0.0 : double(exp_t(T(T(x[c * S] - T(m)) - T(log_sum))));
           dx[c * S] = T(g * (p * total - q));
         }
       }

@@ -1,14 +1,17 @@
-// float32 exp, log, sin and cos written as branch-free arithmetic, so that a loop calling them
+// float32 exp, log, sin, cos and tanh written as branch-free arithmetic, so that a loop calling them
 // vectorises in each instruction-set build (libm's expf/sinf are opaque calls: one element at a
 // time). Accuracy against the correctly rounded result, checked by tests/test_vec_math.py over
 // every float32 exponent range: exp and log within 2 ulp, sin and cos within 2 ulp for
 // |x| <= kTrigMax (callers send larger |x| to libm). NaN, infinities, zeros and subnormals give
 // libm's answers.
 //
+// tanh within 2 ulp everywhere (tests/test_vec_math.py).
+//
 // Methods (Cephes / fdlibm): exp by n = round(x / ln2) and a degree-6 polynomial on the remainder,
 // scaled by 2^n in two steps so subnormal results come out right; log by splitting off the
 // exponent and a polynomial in the mantissa around 1; sin/cos by reducing x modulo pi/2 in double
-// precision and fdlibm's float kernels on the remainder.
+// precision and fdlibm's float kernels on the remainder; tanh by Cephes' odd polynomial for
+// |x| < 0.625 and 1 - 2 / (exp(2|x|) + 1) above.
 //
 // Included only by files under csrc/cpu/kernels/: everything here lives in the per-ISA namespace,
 // so each build gets its own copy (one shared inline definition would let the linker pick an
@@ -122,6 +125,23 @@ inline float sincos_f32(float x, bool want_cos) {
                    (w * z) * (-0.00138867637746099294692 + z * 0.0000243904487962774090654);
   const double v = (q & 1) ? c : s;
   return float((q & 2) ? -v : v);
+}
+
+inline float tanh_f32(float x) {
+  const float ax = x < 0.0f ? -x : x;
+  const float z = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = p * z * x + x;
+  // From |x| = 9.02 on, tanh rounds to 1 in float32 and so does 1 - 2 / (e^(2|x|) + 1): capping
+  // |x| at 10 keeps exp finite.
+  const float e = exp_f32(2.0f * (ax < 10.0f ? ax : 10.0f));
+  const float big = 1.0f - 2.0f / (e + 1.0f);
+  const float r = ax < 0.625f ? small : (x < 0.0f ? -big : big);
+  return x != x || x == 0.0f ? x : r;  // NaN stays NaN; -0 stays -0
 }
 
 }  // namespace vec_math
