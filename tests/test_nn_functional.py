@@ -268,6 +268,44 @@ POOL_GRID = [(k, s, p, d, c) for k in (1, 2, 3) for s in (1, 2, 3) for p in (0, 
              for c in (False, True) if p <= ((k - 1) * d + 1) // 2]
 
 
+def np_max_pool_first(x, k, s, p, d, ceil):
+    """max_pool2d with index semantics: the first maximum in row-major window order wins ties; NaN
+    wins and the first NaN stays; a window of -inf keeps its first valid element's index."""
+    N, C, H, W = x.shape
+    oH, oW = out_size(H, k, s, p, d, ceil), out_size(W, k, s, p, d, ceil)
+    y = np.empty((N, C, oH, oW), x.dtype)
+    idx = np.empty((N, C, oH, oW), np.int64)
+    for n, c, i, j in np.ndindex(N, C, oH, oW):
+        best, bi = -np.inf, None
+        for a in range(k):
+            for b in range(k):
+                h, w = i * s - p + a * d, j * s - p + b * d
+                if 0 <= h < H and 0 <= w < W:
+                    v = x[n, c, h, w]
+                    if bi is None:
+                        bi = h * W + w
+                    if not np.isnan(best) and (v > best or np.isnan(v)):
+                        best, bi = v, h * W + w
+        y[n, c, i, j], idx[n, c, i, j] = best, bi
+    return y, idx
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k,s,p,d,ceil", POOL_GRID)
+def test_max_pool2d_ties_nan_and_minus_inf_pick_torchs_index(k, s, p, d, ceil, dtype):
+    rng = np.random.default_rng(k * 100 + s * 10 + p + d)
+    x = rng.integers(0, 3, (2, 3, 9, 7)).astype(dtype)  # many ties
+    x[0, 0][rng.random((9, 7)) < 0.15] = np.nan
+    x[0, 1] = -np.inf
+    x[1, 2][rng.random((9, 7)) < 0.5] = -np.inf
+    if out_size(7, k, s, p, d, ceil) <= 0:
+        return
+    y, idx = F.max_pool2d(ember.from_numpy(x), k, s, p, d, ceil, return_indices=True)
+    ry, ridx = np_max_pool_first(x, k, s, p, d, ceil)
+    np.testing.assert_array_equal(y.numpy(), ry)
+    np.testing.assert_array_equal(idx.numpy(), ridx)
+
+
 @pytest.mark.parametrize("k,s,p,d,ceil", POOL_GRID)
 def test_max_pool2d_matches_reference(k, s, p, d, ceil):
     x = RNG.standard_normal((2, 2, 7, 5))
