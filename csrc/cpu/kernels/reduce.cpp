@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "core/parallel.h"
+#include "cpu/kernels/vec_math.h"
 #include "core/loop.h"
 #include "ops/reduce.h"
 
@@ -322,6 +323,8 @@ double stat_one(StatOp op, const ReducePlan& p, const T* x, int64_t base, double
     case StatOp::LogSumExp: {
       double m = map_extreme<T, true, false>(p, x, base);
       if (std::isinf(m)) m = 0;  // all -inf gives -inf, any +inf gives +inf, without inf - inf
+      if constexpr (std::is_same_v<T, float>)  // vec_math's exp vectorises; libm's is one call each
+        return m + std::log(map_sum(p, x, base, [m](double v) { return double(vec_math::exp_f32(float(v - m))); }));
       return m + std::log(map_sum(p, x, base, [m](double v) { return std::exp(v - m); }));
     }
     default: {  // Norm
