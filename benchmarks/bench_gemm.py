@@ -11,7 +11,9 @@ forward X·Wᵀ reads the (out, in) weight transposed (ember runs it as F.linear
 nn.Linear takes; NumPy and torch as x @ w.T), dX = dY·W is plain, dW = dYᵀ·X reads dY transposed.
 Each library's result is checked against a float64 product before timing. Then, per product, the
 three libraries alternate for --reps rounds; each timed sample is `inner` calls (enough for about
---sample-ms) after one untimed re-warm call, and the table shows the median. With one thread the
+--sample-ms) after untimed re-warm calls (one; with several threads, --rewarm-ms of them, so that
+the previous library's spinning worker threads, OpenBLAS's above all, have stopped), and the table
+shows the median. With one thread the
 clock is process CPU time (a busy machine then steals less from the figure, and any thread a
 library should not have used is still counted); with more, wall time.
 Thread counts: ember.set_num_threads(n), torch.set_num_threads(n), and OpenBLAS limited with
@@ -185,7 +187,9 @@ def bench_threads(n, products, args, method):
             ops = Operands(p, rng)
             fns = ops.candidates(p)
             check_results(p, ops, fns)
-            t = _interleaved(fns, args.reps, inner_calls(fns, args.sample_ms / 1e3, clock), clock=clock, rewarm=1)
+            t = _interleaved(fns, args.reps, inner_calls(fns, args.sample_ms / 1e3, clock), clock=clock, rewarm=1,
+                             settle_s=args.settle_ms / 1e3 if n > 1 else 0.0,
+                             rewarm_s=args.rewarm_ms / 1e3 if n > 1 else 0.0)
             gflops = {lib: 2.0 * p.M * p.K * p.N / t[lib] / 1e9 for lib in t}
             e, o, tt = gflops["ember"], gflops["OpenBLAS"], gflops.get("torch")
             print(f"| {p.group} | {p.name} | {p.label()} | {e:.1f} | {o:.1f} | {fmt(tt, '.1f')} | "
@@ -215,6 +219,12 @@ def main():
     ap.add_argument("--only", default="", help="run the products whose group or name contains this substring")
     ap.add_argument("--reps", type=int, default=9, help="timed rounds per product")
     ap.add_argument("--sample-ms", type=float, default=40, help="length of one timed sample")
+    ap.add_argument("--rewarm-ms", type=float, default=100,
+                    help="untimed calls before each multi-threaded sample, long enough for the previous library's "
+                         "spinning threads to stop while this one keeps both cores busy (see bench_ops._interleaved)")
+    ap.add_argument("--settle-ms", type=float, default=0,
+                    help="idle time before each multi-threaded sample (on the 2-vCPU VM an idle pause makes the "
+                         "next tens of ms run as if on one core, so off by default)")
     ap.add_argument("--clock", default="auto", choices=["auto", "wall", "cpu"],
                     help="auto: CPU time for 1 thread, wall time for more")
     ap.add_argument("--blas-limit", default="auto", choices=["auto", "threadpoolctl", "env"],

@@ -31,19 +31,31 @@ def _median_time(fn, reps, inner):
     return statistics.median(out)
 
 
-def _interleaved(fns, reps, inner, clock=time.perf_counter, rewarm=0):
+def _interleaved(fns, reps, inner, clock=time.perf_counter, rewarm=0, settle_s=0.0, rewarm_s=0.0):
     """Runs each candidate once per round, alternating, so that drift hits all alike. `rewarm`
     untimed calls precede each timed sample: while the other candidates ran, this one's data left
-    the caches and its library's worker threads went to sleep. `clock`: time.process_time gives
-    CPU time, which a loaded machine disturbs less (meaningful for single-threaded runs)."""
+    the caches and its library's worker threads went to sleep. `settle_s` of idle time before each
+    sample lets the previous candidate's spinning worker threads go to sleep first: OpenBLAS's
+    keep a core busy for about 0.2 s after a call here, long enough to halve the next library's
+    2-thread GEMM (ember's 512^3 at 2 threads: 6.5 ms alone, 10.7 ms right after OpenBLAS, 6.5 ms
+    after a 0.2 s pause). But an idle pause has its own cost on a VM: the idle vCPU comes back
+    slowly (after 0.25 s idle, the same GEMM ran at 27-38 GFLOP/s for the next 50 ms against
+    56-60 hot), so `rewarm_s` instead keeps untimed calls of the candidate itself going for that
+    long: the peer's spinners time out while both cores stay busy. `clock`: time.process_time gives CPU time, which a loaded machine
+    disturbs less (meaningful for single-threaded runs)."""
     samples = {k: [] for k in fns}
     for k, f in fns.items():  # warm-up
         for _ in range(min(inner, 3)):
             f()
     for _ in range(reps):
         for k, f in fns.items():
-            for _ in range(rewarm):
+            if settle_s:
+                time.sleep(settle_s)
+            t_end = time.perf_counter() + rewarm_s
+            n = 0
+            while n < rewarm or time.perf_counter() < t_end:
                 f()
+                n += 1
             t0 = clock()
             for _ in range(inner):
                 f()
