@@ -92,6 +92,31 @@ def test_tanh_within_2_ulp_everywhere(rng):
     assert np.signbit(got[1]) and not np.signbit(got[0])
 
 
+def _normal_cdf64(x):
+    from math import erfc, sqrt
+    return np.array([0.5 * erfc(-v / sqrt(2.0)) for v in x])
+
+
+def test_exact_gelu_and_its_gradient_in_float32_hold_in_both_tails(rng):
+    # gelu = x Phi(x) with Phi from vec_math's erfc: within 1e-6 relative down to x = -3; below, the
+    # rounding of x / sqrt(2) itself (2^-24 relative, times x^2 in the exponent) sets the limit.
+    import ember.nn.functional as F
+    bulk = np.concatenate([rng.uniform(-3, 6, 100_000), rng.uniform(-0.6, 0.6, 20_000)]).astype(np.float32)
+    tail = rng.uniform(-12.5, -3, 20_000).astype(np.float32)
+    for x, rtol, grad_atol in ((bulk, 1e-6, 1e-6), (tail, 2e-5, 1e-30)):  # gelu' crosses 0 near -0.75
+        x64 = x.astype(np.float64)
+        cdf = _normal_cdf64(x64)
+        np.testing.assert_allclose(F.gelu(ember.from_numpy(x)).numpy(), x64 * cdf, rtol=rtol, atol=1e-30)
+        t = ember.from_numpy(x.copy()).requires_grad_()
+        F.gelu(t).sum().backward()
+        want = cdf + x64 * np.exp(-0.5 * x64 * x64) / np.sqrt(2 * np.pi)
+        np.testing.assert_allclose(t.grad.numpy(), want, rtol=max(rtol, 2e-6), atol=grad_atol)
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 30.0, -30.0], np.float32)
+    got = F.gelu(ember.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(got[[0, 1, 2, 5, 6]], [0.0, -0.0, np.inf, 30.0, -0.0])
+    assert np.isnan(got[3]) and np.isnan(got[4])  # -inf * Phi(-inf) = -inf * 0, as in torch
+
+
 def test_in_place_trig_beyond_the_fast_range_uses_the_original_values():
     x = np.array([1.0, 1e6, -3e7, 2.0, np.nan] * 100, dtype=np.float32)
     t = ember.from_numpy(x.copy())

@@ -46,6 +46,9 @@ inline float exp_t(float x) { return vec_math::exp_f32(x); }
 inline double exp_t(double x) { return std::exp(x); }
 inline float tanh_t(float x) { return vec_math::tanh_f32(x); }
 inline double tanh_t(double x) { return std::tanh(x); }
+// Phi(x), the standard normal CDF, as 0.5 erfc(-x / sqrt 2): accurate in the lower tail too.
+inline float normal_cdf(float x) { return 0.5f * vec_math::erfc_f32(x * -0.70710678118654752440f); }
+inline double normal_cdf(double x) { return 0.5 * std::erfc(x * -0.70710678118654752440); }
 
 // Stable for large |x| (never exponentiates a large positive number), and branch-free.
 template <typename T> inline T sigmoid(T x) {
@@ -55,7 +58,6 @@ template <typename T> inline T sigmoid(T x) {
 // softplus(x) = log(1 + e^x), stable for large |x|
 template <typename T> inline T softplus1(T x) { return x > T(20) ? x : std::log1p(exp_t(x)); }
 
-constexpr double kSqrt1_2 = 0.70710678118654752440;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
@@ -67,7 +69,7 @@ void forward(ActOp op, const LoopPlan<2>& plan, char* out, char* in, double p0, 
     case ActOp::Elu:
       return map1<T>(plan, out, in, [a, b, c](T x) { return x > T(0) ? b * x : b * a * std::expm1(x * c); });
     case ActOp::Gelu:
-      return map1<T>(plan, out, in, [](T x) { return T(0.5) * x * (T(1) + std::erf(x * T(kSqrt1_2))); });
+      return map1<T>(plan, out, in, [](T x) { return x * normal_cdf(x); });
     case ActOp::GeluTanh:
       return map1<T>(plan, out, in, [](T x) {
         return T(0.5) * x * (T(1) + tanh_t(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
@@ -102,7 +104,7 @@ void backward(ActOp op, const LoopPlan<3>& plan, char* dx, char* gr, char* in, d
       });
     case ActOp::Gelu:
       return map2<T>(plan, dx, gr, in, [](T g, T x) {
-        const T cdf = T(0.5) * (T(1) + std::erf(x * T(kSqrt1_2)));
+        const T cdf = normal_cdf(x);
         const T pdf = T(kInvSqrt2Pi) * exp_t(T(-0.5) * x * x);
         return g * (cdf + x * pdf);
       });

@@ -535,19 +535,21 @@ void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, cons
   const int64_t Cg = g.C / g.G, Og = g.O / g.G, oHW = g.oH * g.oW;
   if (db_) {
     float* db = static_cast<float*>(db_);
-    for (int64_t o = 0; o < g.O; ++o) {
-      double s = 0.0;
-      for (int64_t n = 0; n < g.N; ++n) {
-        const float* row = dy + (n * g.O + o) * oHW;
-        float s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t i = 0;
-        for (; i + 8 <= oHW; i += 8)
-          for (int k = 0; k < 8; ++k) s8[k] += row[i + k];
-        for (; i < oHW; ++i) s8[0] += row[i];
-        s += double(((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7])));
+    parallel_for(0, g.O, imax(1, 65536 / imax(g.N * oHW, 1)), [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        double s = 0.0;
+        for (int64_t n = 0; n < g.N; ++n) {
+          const float* row = dy + (n * g.O + o) * oHW;
+          float s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          int64_t i = 0;
+          for (; i + 8 <= oHW; i += 8)
+            for (int k = 0; k < 8; ++k) s8[k] += row[i + k];
+          for (; i < oHW; ++i) s8[0] += row[i];
+          s += double(((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7])));
+        }
+        db[o] = float(s);
       }
-      db[o] = float(s);
-    }
+    });
   }
   if (!dw_) return;
   float* dw = static_cast<float*>(dw_);
@@ -585,15 +587,27 @@ void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, cons
     std::free(dU);
     throw;
   }
-  for (int64_t i = 0; i < usize; ++i) {  // slots and lanes -> dU[i], in place (i <= 8 i)
-    double sum = 0.0;
-    for (int64_t s = 0; s < slots; ++s)
-      for (int l = 0; l < 8; ++l) sum += double(dU[(s * usize + i) * 8 + l]);
-    dU[i] = float(sum);
+  // Slots and lanes -> one sum per entry, into a separate array: summing in place (dU[i] from
+  // dU[8 i ...]) would race between threads.
+  float* sums = static_cast<float*>(std::malloc(size_t(usize) * sizeof(float)));
+  if (!sums) {
+    std::free(dU);
+    throw std::bad_alloc();
   }
+  parallel_for(0, usize, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      double sum = 0.0;
+      for (int64_t s = 0; s < slots; ++s)
+        for (int l = 0; l < 8; ++l) sum += double(dU[(s * usize + i) * 8 + l]);
+      sums[i] = float(sum);
+    }
+  });
+  std::free(dU);
+  dU = sums;
   // dw[o, c] = G^T dU[o, c] G  (3x3 from 4x4)
-  for (int64_t grp = 0; grp < g.G; ++grp)
-    for (int64_t o = 0; o < Og; ++o)
+  parallel_for(0, g.G * Og, imax(1, 4096 / imax(Cg, 1)), [&](int64_t go0, int64_t go1) {
+    for (int64_t go = go0; go < go1; ++go) {
+      const int64_t grp = go / Og, o = go % Og;
       for (int64_t c = 0; c < Cg; ++c) {
         float u[4][4];
         for (int xi = 0; xi < 16; ++xi) u[xi / 4][xi % 4] = dU[(grp * 16 + xi) * Og * Cg + o * Cg + c];
@@ -612,6 +626,8 @@ void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, cons
           dst[i * 3 + 2] = r[i][3] + half;
         }
       }
+    }
+  });
   std::free(dU);
 }
 
