@@ -38,6 +38,22 @@ def test_exp_within_2_ulp_everywhere(rng, layout):
     assert np.array_equal(np.isinf(got), ~finite)
 
 
+def test_exp_blocks_in_the_normal_range_take_the_short_path_with_the_same_bits(rng):
+    # Contiguous blocks of 256 whose values all give normal results skip exp_f32's clamps and
+    # two-step scaling; strided input goes element by element through exp_f32 itself.
+    x = rng.uniform(-86, 88, 300_001).astype(np.float32)
+    x[:3] = [-86.0, 88.0, 0.0]
+    x[1000] = np.nan  # one block with a special value takes the full path
+    x[5000] = -100.0
+    got = _run("exp", x)
+    ref = ember.exp(ember.from_numpy(np.repeat(x, 2))[::2]).numpy()
+    np.testing.assert_array_equal(got, ref)
+    ok = np.isfinite(x)
+    assert _ulp_error(got[ok], np.exp(x[ok].astype(np.float64))).max() <= 2.0
+    lse = ember.logsumexp(ember.from_numpy(x[None, 1001:5000].copy()), 1).item()
+    assert abs(lse - np.log(np.exp(x[1001:5000].astype(np.float64)).sum())) <= 1e-6 * abs(lse) + 1e-6
+
+
 def test_log_within_2_ulp_everywhere(rng):
     x = np.abs(_all_ranges(rng, 500_000))
     x = np.concatenate([x, rng.uniform(0.5, 2.0, 100_000).astype(np.float32)])  # around 1, where log is small

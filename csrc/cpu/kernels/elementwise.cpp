@@ -108,11 +108,23 @@ void trig_f32(const LoopPlan<2>& plan, char* out, char* in) {
   });
 }
 
+// exp of float32: contiguous runs by blocks (vec_math::exp_f32_array), strided ones per element.
+void exp_f32_loop(const LoopPlan<2>& plan, char* out, char* in) {
+  run_loop<2>(plan, {out, in}, kGrain, [](char** p, const int64_t* s, int64_t n) {
+    if (s[0] == sizeof(float) && s[1] == sizeof(float)) {
+      vec_math::exp_f32_array(reinterpret_cast<const float*>(p[1]), reinterpret_cast<float*>(p[0]), n);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<float*>(p[0] + i * s[0]) = vec_math::exp_f32(*reinterpret_cast<const float*>(p[1] + i * s[1]));
+    }
+  });
+}
+
 template <typename T>
 void unary_float(UnaryOp op, const LoopPlan<2>& plan, char* out, char* in) {
   if constexpr (std::is_same_v<T, float>) {
     switch (op) {
-      case UnaryOp::Exp: return unary_loop<T, T>(plan, out, in, [](T x) { return vec_math::exp_f32(x); });
+      case UnaryOp::Exp: return exp_f32_loop(plan, out, in);
       case UnaryOp::Log: return unary_loop<T, T>(plan, out, in, [](T x) { return vec_math::log_f32(x); });
       case UnaryOp::Sigmoid: return unary_loop<T, T>(plan, out, in, [](T x) { return sigmoid_f32(x); });
       case UnaryOp::Tanh: return unary_loop<T, T>(plan, out, in, [](T x) { return vec_math::tanh_f32(x); });

@@ -52,6 +52,25 @@ T row_max(const T* x, int64_t n, int64_t stride) {
 template <typename T>
 double sum_exp(const T* x, int64_t n, int64_t stride, T m, T* out = nullptr) {
   double sum = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    if (stride == 1) {  // blocks of x - m, exponentiated in place by vec_math::exp_f32_array
+      constexpr int64_t kBlk = 256;
+      float buf[kBlk];
+      double lane[kLanes] = {};
+      for (int64_t b = 0; b < n; b += kBlk) {
+        const int64_t w = std::min(kBlk, n - b);
+        float* e = out ? out + b : buf;
+        for (int64_t i = 0; i < w; ++i) e[i] = x[b + i] - m;
+        vec_math::exp_f32_array(e, e, w);
+        int64_t i = 0;
+        for (; i + kLanes <= w; i += kLanes)
+          for (int64_t j = 0; j < kLanes; ++j) lane[j] += e[i + j];
+        for (; i < w; ++i) sum += e[i];
+      }
+      for (int64_t j = 0; j < kLanes; ++j) sum += lane[j];
+      return sum;
+    }
+  }
   if (stride == 1) {
     double lane[kLanes] = {};
     int64_t i = 0;

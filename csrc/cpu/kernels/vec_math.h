@@ -44,17 +44,13 @@ inline int64_t bits_of(double x) {
 // 2^n for integer-valued n in [-126, 127].
 inline float pow2i(float n) { return float_of((int32_t(n) + 127) << 23); }
 
-inline float exp_f32(float x) {
-  constexpr float kMax = 88.72283935546875f;    // above: exp overflows to inf
-  constexpr float kMin = -103.97208404541015625f;  // below: exp underflows to 0
+// exp(x) = 2^n exp(r) with n = round(x / ln2): returns exp(r) (a degree-6 polynomial) and sets n.
+inline float exp_remainder(float x, float& n) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;  // ln2 = hi + lo, hi exact in 9 bits
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
-  float xc = x < kMin ? kMin : x;
-  xc = xc > kMax ? kMax : xc;
-  xc = x != x ? 0.0f : xc;  // NaN: keep the integer conversions below defined; the result is x
-  const float n = (xc * kLog2e + kRound) - kRound;
-  float r = xc - n * kLn2Hi;
+  n = (x * kLog2e + kRound) - kRound;
+  float r = x - n * kLn2Hi;
   r = r - n * kLn2Lo;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -62,13 +58,49 @@ inline float exp_f32(float x) {
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  float y = p * (r * r) + r + 1.0f;
+  return p * (r * r) + r + 1.0f;
+}
+
+inline float exp_f32(float x) {
+  constexpr float kMax = 88.72283935546875f;    // above: exp overflows to inf
+  constexpr float kMin = -103.97208404541015625f;  // below: exp underflows to 0
+  float xc = x < kMin ? kMin : x;
+  xc = xc > kMax ? kMax : xc;
+  xc = x != x ? 0.0f : xc;  // NaN: keep the integer conversions below defined; the result is x
+  float n;
+  float y = exp_remainder(xc, n);
   // 2^n with n in [-150, 128]: two factors, each a normal float.
   const float n1 = float(int32_t(n) / 2);
   y = y * pow2i(n1) * pow2i(n - n1);
   y = x > kMax ? std::numeric_limits<float>::infinity() : y;
   y = x < kMin ? 0.0f : y;
   return x != x ? x : y;
+}
+
+// exp where the result is a normal float (kExpNormalLo <= x <= kExpNormalHi): exp_f32 without its
+// clamps, special cases and two-step scaling; 2^n goes straight into the exponent bits, which is
+// exact here, so the result is bitwise exp_f32's.
+constexpr float kExpNormalLo = -86.0f, kExpNormalHi = 88.0f;
+inline float exp_f32_normal(float x) {
+  float n;
+  const float y = exp_remainder(x, n);
+  return float_of(int32_t(uint32_t(bits_of(y)) + (uint32_t(int32_t(n)) << 23)));
+}
+
+// y[i] = exp_f32(x[i]) over a contiguous array (y == x allowed): each block of 256 whose elements
+// all lie in the normal range (checked first, a cheap vectorised pass) takes exp_f32_normal.
+inline void exp_f32_array(const float* x, float* y, int64_t n) {
+  constexpr int64_t kBlk = 256;
+  for (int64_t b = 0; b < n; b += kBlk) {
+    const int64_t m = n - b < kBlk ? n - b : kBlk;
+    int normal = 1;
+    for (int64_t i = 0; i < m; ++i) normal &= (x[b + i] >= kExpNormalLo) & (x[b + i] <= kExpNormalHi);
+    if (normal) {
+      for (int64_t i = 0; i < m; ++i) y[b + i] = exp_f32_normal(x[b + i]);
+    } else {
+      for (int64_t i = 0; i < m; ++i) y[b + i] = exp_f32(x[b + i]);
+    }
+  }
 }
 
 inline float log_f32(float x) {
