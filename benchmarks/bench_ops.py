@@ -116,7 +116,7 @@ def bench_overhead(reps):
 
 
 # ---- (b) throughput ----------------------------------------------------------------------------
-def bench_throughput(reps):
+def bench_throughput(reps, rewarm_s):
     rows, cols = 4096, 4096
     n = rows * cols
     rng = np.random.default_rng(0)
@@ -154,7 +154,7 @@ def bench_throughput(reps):
         fns = {"ember": fe}
         if torch is not None:
             fns["torch"] = ft
-        t = _interleaved(fns, reps, 2)
+        t = _interleaved(fns, reps, 2, rewarm_s=rewarm_s)
         ge = nbytes / t["ember"] / 1e9
         gt = nbytes / t["torch"] / 1e9 if "torch" in t else float("nan")
         print(f"| {name} | {ge:.1f} | {gt:.1f} | {ge / copy_gbs:.0%} | {ge / gt:.2f} |")
@@ -165,6 +165,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--only", choices=["overhead", "throughput"])
+    ap.add_argument("--rewarm-ms", type=float, default=100.0,
+                    help="untimed calls of each library for this long before each throughput sample, so "
+                         "that the other library's spinning worker threads have gone (see _interleaved)")
     args = ap.parse_args()
     ember.set_num_threads(args.threads)
     if torch is not None:
@@ -174,7 +177,7 @@ def main():
     if args.only != "throughput":
         bench_overhead(args.reps)
     if args.only != "overhead":
-        bench_throughput(args.reps)
+        bench_throughput(args.reps, args.rewarm_ms / 1e3)
 
 
 if __name__ == "__main__":

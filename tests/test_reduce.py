@@ -300,3 +300,114 @@ def test_tensor_methods_are_registered():
         assert hasattr(x, name)
     assert x.logsumexp(1).shape == (3,)
     assert type(ember.max(x, 0)) is ember.return_types.max
+
+
+# ---- long runs, lanes and chunks ------------------------------------------------------------
+# The kernels reduce contiguous runs in vector lanes, full reductions of long runs in fixed chunks
+# (2^16 elements) on several threads, and merge contiguous dims first; these pin each of those.
+LONG = 3 * 2**16 + 123
+
+
+def _both_thread_counts(fn):
+    old = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        one = fn()
+        ember.set_num_threads(2)
+        two = fn()
+    finally:
+        ember.set_num_threads(old)
+    return one, two
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "argmax", "argmin", "var", "std", "logsumexp"])
+def test_full_reduction_of_long_float32_run_matches_reference_on_any_thread_count(name):
+    a = np.random.default_rng(1).standard_normal(LONG).astype(np.float32) + np.float32(0.25)
+    ref = {"sum": np.sum, "mean": np.mean, "amax": np.max, "amin": np.min, "argmax": np.argmax,
+           "argmin": np.argmin, "var": lambda v: np.var(v, ddof=1), "std": lambda v: np.std(v, ddof=1),
+           "logsumexp": lambda v: _lse(v, 0)}[name](a.astype(np.float64))
+    x = ember.tensor(a)
+    fn = (lambda: getattr(ember, name)(x, 0).numpy()) if name == "logsumexp" else (lambda: getattr(ember, name)(x).numpy())
+    one, two = _both_thread_counts(fn)
+    np.testing.assert_array_equal(one, two)  # fixed chunks: the same bits on 1 and 2 threads
+    if name in ("argmax", "argmin"):
+        assert int(one) == int(ref)
+    else:
+        scale = np.abs(a).astype(np.float64).sum() / (LONG if name == "mean" else 1)
+        tol = 1e-6 * (scale if name in ("sum", "mean") else abs(ref))
+        assert abs(float(one) - ref) <= tol, (name, float(one), ref)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "uint8"])
+@pytest.mark.parametrize("n", [17, 33, 97, 1000, 2 * 2**16 + 5])
+def test_first_extreme_index_wins_across_lanes_and_chunks(dtype, n):
+    rng = np.random.default_rng(n)
+    a = rng.integers(10, 100, size=n).astype(dtype)
+    spots = sorted(rng.choice(n, size=3, replace=False))
+    a[spots] = 120  # ties at several positions: the first one is the answer
+    low = sorted(set(rng.choice(n, size=4, replace=False)) - set(spots))
+    a[low] = 1
+    x = ember.tensor(a)
+    assert ember.argmax(x).item() == spots[0] and ember.argmin(x).item() == low[0]
+    v, i = ember.max(ember.tensor(np.stack([a, a[::-1].copy()])), 1)
+    assert i.tolist() == [spots[0], n - 1 - spots[-1]] and v.tolist() == [120, 120]
+    if dtype.startswith("float"):
+        b = a.copy()
+        nans = sorted(rng.choice(n, size=2, replace=False))
+        b[nans] = np.nan
+        y = ember.tensor(b)
+        assert ember.argmax(y).item() == nans[0] and ember.argmin(y).item() == nans[0]
+        assert math.isnan(ember.amax(y).item()) and math.isnan(ember.amin(y).item())
+        assert math.isnan(ember.logsumexp(y, 0).item()) and math.isnan(ember.var(y).item())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_max_over_leading_dim_keeps_first_index_of_ties_and_nan(dtype):
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 4, size=(37, 300)).astype(dtype)  # many ties in every column
+    if dtype.startswith("float"):
+        a[[3, 20], 7] = np.nan
+    v, i = ember.max(ember.tensor(a), 0)
+    want = np.argmax(a, 0)
+    if dtype.startswith("float"):
+        want[7] = 3
+    np.testing.assert_array_equal(i.numpy(), want)
+    np.testing.assert_array_equal(ember.argmin(ember.tensor(a), 0).numpy(),
+                                  np.where(np.isnan(a).any(0), np.argmax(np.isnan(a), 0), np.nanargmin(a, 0))
+                                  if dtype.startswith("float") else np.argmin(a, 0))
+    np.testing.assert_array_equal(v.numpy(), np.max(a, 0))
+
+
+@pytest.mark.parametrize("n", [4, 5, 7, 33, 97, 4099])
+def test_cumsum_of_float32_rows_matches_float64_reference(n):
+    a = np.random.default_rng(n).standard_normal((3, n)).astype(np.float32) + np.float32(0.5)
+    got = ember.cumsum(ember.tensor(a), 1).numpy()
+    ref = np.cumsum(a.astype(np.float64), 1)
+    bound = 4e-7 * np.cumsum(np.abs(a).astype(np.float64), 1) + 6e-8 * np.abs(ref)
+    assert np.all(np.abs(got - ref) <= bound)
+    sliced = ember.tensor(np.ascontiguousarray(np.repeat(a, 2, axis=1)))[:, ::2]  # a strided view
+    np.testing.assert_array_equal(ember.cumsum(sliced, 1).numpy(), got)
+
+
+def test_var_of_float32_with_large_offset_matches_reference():
+    a = np.random.default_rng(2).normal(1e4, 0.1, size=(3, 5000)).astype(np.float32)
+    ref = np.var(a.astype(np.float64), 1, ddof=1)
+    np.testing.assert_allclose(ember.var(ember.tensor(a), 1).numpy(), ref, rtol=1e-5)
+    long = np.tile(a.ravel(), 10)
+    np.testing.assert_allclose(ember.var(ember.tensor(long)).item(), np.var(long.astype(np.float64), ddof=1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dims", [(0, 2), (1, 3), (0, 1, 2), (2, 3), (1, 2)])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_reductions_of_permuted_inputs_with_unit_dims(dims, keepdim):
+    a = np.random.default_rng(7).standard_normal((4, 1, 6, 35)).astype(np.float32)
+    base = ember.tensor(np.ascontiguousarray(a.transpose(2, 1, 0, 3)))
+    x = base.permute(2, 1, 0, 3)  # the values of `a`, non-contiguous
+    ad = a.astype(np.float64)
+    np.testing.assert_allclose(ember.sum(x, dims, keepdim=keepdim).numpy(), ad.sum(dims, keepdims=keepdim), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ember.amax(x, dims, keepdim=keepdim).numpy(), ad.max(dims, keepdims=keepdim))
+    np.testing.assert_allclose(ember.var(x, dims, keepdim=keepdim).numpy(), ad.var(dims, ddof=1, keepdims=keepdim), rtol=1e-4)
+    np.testing.assert_allclose(ember.logsumexp(x, dims, keepdim=keepdim).numpy(),
+                               np.log(np.exp(ad).sum(dims, keepdims=keepdim)), rtol=1e-5)
+    for d in range(4):
+        np.testing.assert_array_equal(ember.argmax(x, d).numpy(), a.argmax(d))

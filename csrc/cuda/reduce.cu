@@ -317,23 +317,10 @@ __global__ void __launch_bounds__(kColWidth * kColRows) reduce_cols_kernel(const
 }
 
 // ---- launchers ----------------------------------------------------------------------------
-// Drops size-1 dims and merges dims that are contiguous with their inner neighbour (keeps the
-// row-major order of the index space, so reduced indices and output positions are unchanged).
-int merge_dims(const Shape& shape, const Shape& strides, int64_t* out_shape, int64_t* out_strides,
-               const char* what) {
-  std::vector<int64_t> s(shape.size() + 1), st(shape.size() + 1);
-  int n = 0;
-  for (size_t d = 0; d < shape.size(); ++d) {  // outermost first
-    if (shape[d] == 1) continue;
-    if (n > 0 && st[n - 1] == strides[d] * shape[d]) {
-      s[n - 1] *= shape[d];
-      st[n - 1] = strides[d];
-    } else {
-      s[n] = shape[d];
-      st[n] = strides[d];
-      ++n;
-    }
-  }
+// The plan's dims (already merged by make_plan: no size-1 dims, none contiguous with its inner
+// neighbour) into the kernel's fixed arrays, innermost first; no dims becomes one of size 1.
+int copy_dims(const Shape& shape, const Shape& strides, int64_t* out_shape, int64_t* out_strides, const char* what) {
+  const int n = int(shape.size());
   EMBER_CHECK(n <= kMaxReduceDims, ValueError, "CUDA reductions support at most ", kMaxReduceDims, " ", what,
               " dimensions after merging, got ", n, "; make the input contiguous first");
   if (n == 0) {
@@ -341,9 +328,9 @@ int merge_dims(const Shape& shape, const Shape& strides, int64_t* out_shape, int
     out_strides[0] = 0;
     return 1;
   }
-  for (int d = 0; d < n; ++d) {  // innermost first
-    out_shape[d] = s[n - 1 - d];
-    out_strides[d] = st[n - 1 - d];
+  for (int d = 0; d < n; ++d) {
+    out_shape[d] = shape[n - 1 - d];
+    out_strides[d] = strides[n - 1 - d];
   }
   return n;
 }
@@ -353,8 +340,8 @@ ReduceGeom make_geom(const ReducePlan& p) {
   std::memset(&g, 0, sizeof(g));
   g.out_numel = p.out_numel;
   g.red_numel = p.red_numel;
-  g.kept_ndim = merge_dims(p.kept_shape, p.kept_strides, g.kept_shape, g.kept_strides, "kept");
-  g.red_ndim = merge_dims(p.red_shape, p.red_strides, g.red_shape, g.red_strides, "reduced");
+  g.kept_ndim = copy_dims(p.kept_shape, p.kept_strides, g.kept_shape, g.kept_strides, "kept");
+  g.red_ndim = copy_dims(p.red_shape, p.red_strides, g.red_shape, g.red_strides, "reduced");
   return g;
 }
 

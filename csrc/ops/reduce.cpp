@@ -39,6 +39,25 @@ const char* stat_name(StatOp op) {
   return names[int(op)];
 }
 
+// Drops size-1 dims and merges each dim into its outer neighbour when that one's stride is exactly
+// the span of it (outermost first, as in a ReducePlan).
+void merge_dims(Shape& shape, Shape& strides) {
+  size_t n = 0;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    if (n > 0 && strides[n - 1] == strides[d] * shape[d]) {
+      shape[n - 1] *= shape[d];
+      strides[n - 1] = strides[d];
+    } else {
+      shape[n] = shape[d];
+      strides[n] = strides[d];
+      ++n;
+    }
+  }
+  shape.resize(n);
+  strides.resize(n);
+}
+
 // Splits x's dims into kept and reduced ones; returns the output shape.
 Shape make_plan(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, ReducePlan& plan) {
   std::vector<bool> is_red(x.dim(), false);
@@ -57,12 +76,17 @@ Shape make_plan(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
       out_shape.push_back(x.shape()[d]);
     }
   }
+  // Size-1 dims go, and a dim whose stride spans its inner neighbour merges with it: the row-major
+  // order of both index spaces (output positions, reduced indices) stays the same, and the kernels
+  // see long contiguous runs (a full reduction of a contiguous tensor is one run).
+  merge_dims(plan.red_shape, plan.red_strides);
+  merge_dims(plan.kept_shape, plan.kept_strides);
   return out_shape;
 }
 
-void check_nonempty_reduction(const char* name, const Tensor& x, const ReducePlan& plan) {
+void check_nonempty_reduction(const char* name, const Tensor& x, size_t ndims, const ReducePlan& plan) {
   if (plan.red_numel != 0) return;
-  if (plan.red_shape.size() == size_t(x.dim()))
+  if (ndims == size_t(x.dim()))
     EMBER_CHECK(false, IndexError, name, "(): Expected reduction dim to be specified for input.numel() == 0. "
                 "Specify the reduction dim with the 'dim' argument (input shape ", x.shape(), ")");
   EMBER_CHECK(false, IndexError, name, "(): cannot perform reduction over a zero-size dimension (input shape ",
@@ -77,7 +101,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims_in, bool k
   const Shape out_shape = make_plan(x, dims, keepdim, plan);
   const bool needs_values = op == ReduceOp::Max || op == ReduceOp::Min || op == ReduceOp::ArgMax ||
                             op == ReduceOp::ArgMin;
-  if (needs_values) check_nonempty_reduction(name, x, plan);
+  if (needs_values) check_nonempty_reduction(name, x, dims.size(), plan);
   Tensor out = Tensor::empty(out_shape, out_dtype, x.device());
   if (out.numel() == 0) return out;
   reduce_stub.get(x.device())(op, plan, x, out);

@@ -2,11 +2,19 @@
 // reduced dims; a contiguous innermost run is reduced with several accumulators (vectorised),
 // and the common "reduce the leading dim of a row-major matrix" case (bias gradients,
 // batch statistics) accumulates whole rows instead of striding down columns ("rows" below:
-// R = reduced length, C = kept length, rs = row stride). Float statistics accumulate in double;
-// var/std use two passes (mean, then squared deviations), logsumexp shifts by the max.
+// R = reduced length, C = kept length, rs = row stride). A full reduction of one long contiguous
+// run is split into fixed chunks reduced in parallel and combined in order, so its result does not
+// depend on the thread count.
+// Accumulation: integers in int64; float64 in double; float32 contiguous runs in 32 float lanes over
+// blocks of 256 elements whose lane sums go into double accumulators (each float partial holds 8
+// terms, so the error stays within a few ulp of the block's magnitude; elsewhere double throughout).
+// var/std take two passes (the mean, then deviations from it, corrected by their own sum),
+// logsumexp shifts by the max.
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "core/parallel.h"
 #include "cpu/kernels/vec_math.h"
@@ -19,6 +27,19 @@ namespace {
 
 template <typename T>
 using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+
+// 32-byte vectors in GCC/Clang's generic vector extension, for the loops whose selects or
+// conversions the auto-vectoriser handles badly; each ISA build lowers them to its own
+// instructions (ymm on AVX2, two xmm on the portable path). Index lanes have T's width.
+template <typename T>
+struct Vec32 {
+  typedef T type __attribute__((vector_size(32)));
+};
+template <typename T>
+using index_of_t = std::conditional_t<sizeof(T) == 8, int64_t, int32_t>;
+template <typename T>
+constexpr bool kHasVec32 = std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                           std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
 
 // Visits input offsets (elements) of the reduced sub-space in row-major order, calling
 // f(offset, run_length, run_stride) for each run of the innermost reduced dim.
@@ -76,8 +97,55 @@ inline bool is_nan(T v) {
   else return false;
 }
 
+// Sum of a contiguous float32 run (see the top of the file for the accuracy): four vectors of
+// float lanes over each 256-element block, the block's lanes then widened into double vectors.
+inline double lane_sum_f32(const float* x, int64_t n) {
+  using V = Vec32<float>::type;
+  using D = Vec32<double>::type;
+  typedef float f32x4 __attribute__((vector_size(16)));
+  constexpr int kBlk = 256;
+  D acc[2] = {};
+  int64_t i = 0;
+  for (; i + kBlk <= n; i += kBlk) {
+    V l[4];
+    std::memcpy(l, x + i, sizeof l);
+    for (int j = 32; j < kBlk; j += 32)
+      for (int k = 0; k < 4; ++k) {
+        V v;
+        std::memcpy(&v, x + i + j + 8 * k, sizeof v);
+        l[k] += v;
+      }
+    const V t = (l[0] + l[1]) + (l[2] + l[3]);
+    f32x4 h[2];
+    std::memcpy(h, &t, sizeof h);
+    acc[0] += __builtin_convertvector(h[0], D);
+    acc[1] += __builtin_convertvector(h[1], D);
+  }
+  const D a = acc[0] + acc[1];
+  double s = (a[0] + a[1]) + (a[2] + a[3]);
+  for (; i < n; ++i) s += double(x[i]);
+  return s;
+}
+
+// Full reductions of one long contiguous run: chunks of kChunk elements (fixed, so that the result
+// does not depend on the thread count), part[c] = f(begin, end) in parallel, combined by the caller.
+constexpr int64_t kChunk = int64_t(1) << 16;
+inline bool is_long_run(const ReducePlan& p) {
+  return p.out_numel == 1 && p.red_shape.size() == 1 && p.red_strides[0] == 1 && p.red_numel >= 2 * kChunk;
+}
+template <typename R, typename F>
+std::vector<R> chunk_parts(int64_t n, const F& f) {
+  std::vector<R> parts(size_t((n + kChunk - 1) / kChunk));
+  parallel_for(0, int64_t(parts.size()), 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) parts[size_t(c)] = f(c * kChunk, std::min(n, (c + 1) * kChunk));
+  });
+  return parts;
+}
+
 template <typename T, typename A>
 inline A sum_run(const T* x, int64_t n, int64_t stride) {
+  if constexpr (std::is_same_v<T, float>)
+    if (stride == 1) return lane_sum_f32(x, n);
   if (stride == 1) {
     A acc[8] = {};
     int64_t i = 0;
@@ -98,19 +166,38 @@ void sum_kernel(const ReducePlan& p, const T* x, O* out, bool mean) {
   const double scale = p.red_numel ? 1.0 / double(p.red_numel) : std::numeric_limits<double>::quiet_NaN();
   // Row accumulation: one reduced dim that is outermost-strided, kept dims contiguous.
   if (is_rows(p)) {
+    // Four rows at a time (for floats, their pairwise sum in T, then widened): four streams
+    // instead of one, and a quarter of the widening adds.
     const int64_t R = p.red_shape[0], C = p.kept_shape[0], rs = p.red_strides[0];
+    constexpr int64_t kCols = 1024;
     parallel_for(0, C, std::max<int64_t>(256, 65536 / std::max<int64_t>(R, 1)), [&](int64_t c0, int64_t c1) {
-      A acc[kBlock];
-      for (int64_t cb = c0; cb < c1; cb += kBlock) {
-        const int64_t ce = std::min(c1, cb + kBlock);
-        for (int64_t c = cb; c < ce; ++c) acc[c - cb] = 0;
-        for (int64_t r = 0; r < R; ++r) {
-          const T* row = x + r * rs;
-          for (int64_t c = cb; c < ce; ++c) acc[c - cb] += A(row[c]);
+      A acc[kCols];
+      for (int64_t cb = c0; cb < c1; cb += kCols) {
+        const int64_t w = std::min(c1 - cb, kCols);
+        for (int64_t c = 0; c < w; ++c) acc[c] = 0;
+        int64_t r = 0;
+        for (; r + 4 <= R; r += 4) {
+          const T *r0 = x + r * rs + cb, *r1 = r0 + rs, *r2 = r1 + rs, *r3 = r2 + rs;
+          if constexpr (std::is_floating_point_v<T>) {
+            for (int64_t c = 0; c < w; ++c) acc[c] += A((r0[c] + r1[c]) + (r2[c] + r3[c]));
+          } else {
+            for (int64_t c = 0; c < w; ++c) acc[c] += (A(r0[c]) + A(r1[c])) + (A(r2[c]) + A(r3[c]));
+          }
         }
-        for (int64_t c = cb; c < ce; ++c) out[c] = O(mean ? double(acc[c - cb]) * scale : acc[c - cb]);
+        for (; r < R; ++r) {
+          const T* row = x + r * rs + cb;
+          for (int64_t c = 0; c < w; ++c) acc[c] += A(row[c]);
+        }
+        for (int64_t c = 0; c < w; ++c) out[cb + c] = O(mean ? double(acc[c]) * scale : acc[c]);
       }
     });
+    return;
+  }
+  if (is_long_run(p)) {
+    const std::vector<A> parts = chunk_parts<A>(p.red_numel, [&](int64_t b, int64_t e) { return sum_run<T, A>(x + b, e - b, 1); });
+    A s = 0;
+    for (const A& v : parts) s += v;
+    out[0] = O(mean ? double(s) * scale : s);
     return;
   }
   parallel_for(0, p.out_numel, std::max<int64_t>(1, 32768 / std::max<int64_t>(p.red_numel, 1)),
@@ -153,30 +240,81 @@ void prod_all_any_kernel(ReduceOp op, const ReducePlan& p, const T* x, const Ten
 }
 
 // ---- max / min / argmax / argmin ---------------------------------------------------------------
-// The first extreme wins; NaN is the extreme of everything (torch's rule).
+// The first extreme wins; NaN is the extreme of everything (torch's rule), and the first NaN wins.
+// Values: fold() lets a NaN stick once seen. Indices: takes() replaces only by something strictly
+// more extreme (or a first NaN), so a lane, a run or a chunk keeps its first extreme; lanes are
+// merged by also taking an equal value at a smaller index.
 template <typename T, bool kMax>
-inline T better(T best, T v) { return kMax ? (v > best ? v : best) : (v < best ? v : best); }
+inline T fold(T best, T v) { return (kMax ? v > best : v < best) || is_nan(v) ? v : best; }
+template <typename T, bool kMax>
+inline bool takes(T v, T best) { return (kMax ? v > best : v < best) || (is_nan(v) && !is_nan(best)); }
+template <typename T, bool kMax>
+inline bool takes_at(T v, int64_t j, T best, int64_t bj) {
+  const bool same = is_nan(v) ? is_nan(best) : v == best;
+  return takes<T, kMax>(v, best) || (same && j < bj);
+}
 
-// Folds a run into (best, nan); select-based so that the contiguous case vectorises.
+// The extreme of a run folded into `best`; four vectors of lanes on contiguous runs.
 template <typename T, bool kMax>
-inline void extreme_run(const T* x, int64_t n, int64_t st, T& best, bool& nan) {
+inline T extreme_run(const T* x, int64_t n, int64_t st, T best) {
   int64_t i = 0;
-  if (st == 1 && n >= 16) {
-    T m[8];
-    unsigned char nf[8] = {};
-    for (int k = 0; k < 8; ++k) m[k] = x[k];
-    for (; i + 8 <= n; i += 8)
-      for (int k = 0; k < 8; ++k) {
-        const T v = x[i + k];
-        m[k] = better<T, kMax>(m[k], v);
-        nf[k] |= is_nan(v);
-      }
-    for (int k = 0; k < 8; ++k) { best = better<T, kMax>(best, m[k]); nan |= nf[k] != 0; }
+  if constexpr (kHasVec32<T>) {
+    using V = typename Vec32<T>::type;
+    constexpr int W = int(32 / sizeof(T));
+    if (st == 1 && n >= 4 * W) {
+      V m[4];
+      std::memcpy(m, x, sizeof m);
+      for (i = 4 * W; i + 4 * W <= n; i += 4 * W)
+        for (int k = 0; k < 4; ++k) {
+          V v;
+          std::memcpy(&v, x + i + k * W, sizeof v);
+          m[k] = ((kMax ? v > m[k] : v < m[k]) | (v != v)) ? v : m[k];  // NaN sticks
+        }
+      for (int k = 0; k < 4; ++k)
+        for (int j = 0; j < W; ++j) best = fold<T, kMax>(best, m[k][j]);
+    }
+  }
+  for (; i < n; ++i) best = fold<T, kMax>(best, x[i * st]);
+  return best;
+}
+
+// The extreme of a run and its first index (k0 = index of x[0] in the sub-space), merged into
+// (best, bi), which hold the earlier elements' answer. Contiguous runs go in two vectors of lanes,
+// each lane with its own index vector element of the value's width.
+template <typename T, bool kMax>
+inline void first_extreme_run(const T* x, int64_t n, int64_t st, int64_t k0, T& best, int64_t& bi) {
+  int64_t i = 0;
+  if constexpr (kHasVec32<T>) {
+    using I = index_of_t<T>;
+    using V = typename Vec32<T>::type;
+    using IV = typename Vec32<I>::type;
+    constexpr int W = int(32 / sizeof(T));
+    if (st == 1 && n >= 2 * W && n <= int64_t(std::numeric_limits<I>::max())) {
+      IV iota;
+      for (int j = 0; j < W; ++j) iota[j] = I(j);
+      V m[2];
+      IV mi[2];
+      std::memcpy(m, x, sizeof m);
+      for (int k = 0; k < 2; ++k) mi[k] = iota + I(k * W);
+      for (i = 2 * W; i + 2 * W <= n; i += 2 * W)
+        for (int k = 0; k < 2; ++k) {
+          V v;
+          std::memcpy(&v, x + i + k * W, sizeof v);
+          const IV take = (kMax ? v > m[k] : v < m[k]) | ((v != v) & (m[k] == m[k]));
+          m[k] = take ? v : m[k];
+          mi[k] = take ? iota + I(i + k * W) : mi[k];
+        }
+      for (int k = 0; k < 2; ++k)
+        for (int j = 0; j < W; ++j)
+          if (takes_at<T, kMax>(m[k][j], k0 + int64_t(mi[k][j]), best, bi)) {
+            best = m[k][j];
+            bi = k0 + int64_t(mi[k][j]);
+          }
+    }
   }
   for (; i < n; ++i) {
     const T v = x[i * st];
-    best = better<T, kMax>(best, v);
-    nan |= is_nan(v);
+    if (takes<T, kMax>(v, best)) { best = v; bi = k0 + i; }
   }
 }
 
@@ -187,53 +325,67 @@ void extreme_kernel(const ReducePlan& p, const T* x, T* vals, int64_t* idx) {
     const int64_t R = p.red_shape[0], rs = p.red_strides[0];
     for_each_column_block(p, [&](int64_t cb, int64_t ce) {
       T best[kBlock];
-      int64_t bi[kBlock];
-      unsigned char nf[kBlock];
-      for (int64_t c = cb; c < ce; ++c) { best[c - cb] = x[c]; bi[c - cb] = 0; nf[c - cb] = is_nan(x[c]); }
-      for (int64_t r = 1; r < R; ++r) {
-        const T* row = x + r * rs;
-        if (idx) {
-          for (int64_t c = cb; c < ce; ++c) {
-            const T v = row[c];
-            const bool take = (kMax ? v > best[c - cb] : v < best[c - cb]) || (is_nan(v) && !nf[c - cb]);
-            best[c - cb] = take ? v : best[c - cb];
-            bi[c - cb] = take ? r : bi[c - cb];
-            nf[c - cb] |= is_nan(v);
+      const int64_t w = ce - cb;
+      for (int64_t c = 0; c < w; ++c) best[c] = x[cb + c];
+      if (idx) {
+        auto rows_with_index = [&](auto index_type) {  // index width matches T's where R allows
+          using I = decltype(index_type);
+          I bi[kBlock];
+          for (int64_t c = 0; c < w; ++c) bi[c] = 0;
+          for (int64_t r = 1; r < R; ++r) {
+            const T* row = x + r * rs + cb;
+            for (int64_t c = 0; c < w; ++c) {
+              const T v = row[c];
+              const bool take = takes<T, kMax>(v, best[c]);
+              best[c] = take ? v : best[c];
+              bi[c] = take ? I(r) : bi[c];
+            }
           }
-        } else {
-          for (int64_t c = cb; c < ce; ++c) {
-            best[c - cb] = better<T, kMax>(best[c - cb], row[c]);
-            nf[c - cb] |= is_nan(row[c]);
-          }
+          for (int64_t c = 0; c < w; ++c) idx[cb + c] = int64_t(bi[c]);
+        };
+        if (sizeof(T) == 8 || R > int64_t(std::numeric_limits<int32_t>::max())) rows_with_index(int64_t{});
+        else rows_with_index(int32_t{});
+      } else {
+        for (int64_t r = 1; r < R; ++r) {
+          const T* row = x + r * rs + cb;
+          for (int64_t c = 0; c < w; ++c) best[c] = fold<T, kMax>(best[c], row[c]);
         }
       }
-      for (int64_t c = cb; c < ce; ++c) {
-        if (vals) vals[c] = nf[c - cb] ? std::numeric_limits<T>::quiet_NaN() : best[c - cb];
-        if (idx) idx[c] = bi[c - cb];
-      }
+      if (vals)
+        for (int64_t c = 0; c < w; ++c) vals[cb + c] = best[c];
     });
+    return;
+  }
+  if (is_long_run(p)) {
+    struct Part { T best; int64_t bi; };
+    const std::vector<Part> parts = chunk_parts<Part>(p.red_numel, [&](int64_t b, int64_t e) {
+      Part r{x[b], b};
+      if (idx) first_extreme_run<T, kMax>(x + b, e - b, 1, b, r.best, r.bi);
+      else r.best = extreme_run<T, kMax>(x + b, e - b, 1, r.best);
+      return r;
+    });
+    Part r = parts[0];
+    for (const Part& q : parts)  // in order: an earlier chunk keeps a tie
+      if (takes<T, kMax>(q.best, r.best)) r = q;
+    if (vals) vals[0] = r.best;
+    if (idx) idx[0] = r.bi;
     return;
   }
   parallel_for(0, p.out_numel, grain_for(p), [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o) {
       const int64_t base = kept_offset(p, o);
       T best = x[base];
-      bool nan = false;
-      for_each_run(p, base, [&](int64_t off, int64_t n, int64_t st) { extreme_run<T, kMax>(x + off, n, st, best, nan); });
-      if (nan) best = std::numeric_limits<T>::quiet_NaN();
+      int64_t bi = 0, k = 0;
+      if (idx) {
+        for_each_run(p, base, [&](int64_t off, int64_t n, int64_t st) {
+          first_extreme_run<T, kMax>(x + off, n, st, k, best, bi);
+          k += n;
+        });
+        idx[o] = bi;
+      } else {
+        for_each_run(p, base, [&](int64_t off, int64_t n, int64_t st) { best = extreme_run<T, kMax>(x + off, n, st, best); });
+      }
       if (vals) vals[o] = best;
-      if (!idx) continue;
-      // Second pass: the first position holding the extreme (usually still in cache).
-      int64_t k = 0, found = -1;
-      for_each_run(p, base, [&](int64_t off, int64_t n, int64_t st) {
-        if (found >= 0) return;
-        for (int64_t i = 0; i < n; ++i) {
-          const T v = x[off + i * st];
-          if (nan ? is_nan(v) : v == best) { found = k + i; return; }
-        }
-        k += n;
-      });
-      idx[o] = found;
     }
   });
 }
@@ -275,65 +427,167 @@ void reduce_index_kernel(bool is_max, const ReducePlan& p, const Tensor& x, cons
 }
 
 // ---- var / std / norm / logsumexp ---------------------------------------------------------------
-// sum over the sub-space of f(double(x)), four accumulators on contiguous runs.
-template <typename T, typename F>
-inline double map_sum(const ReducePlan& p, const T* x, int64_t base, const F& f) {
-  double s = 0;
-  for_each_run(p, base, [&](int64_t off, int64_t n, int64_t st) {
-    const T* xp = x + off;
-    if (st == 1) {
-      double a[4] = {};
-      int64_t i = 0;
-      for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; ++k) a[k] += f(double(xp[i + k]));
-      for (; i < n; ++i) a[0] += f(double(xp[i]));
-      s += (a[0] + a[1]) + (a[2] + a[3]);
-    } else {
-      for (int64_t i = 0; i < n; ++i) s += f(double(xp[i * st]));
+// Σ d and Σ d² of d = x - m over a contiguous float32 run, in float lanes flushed into double
+// every 256 elements, as lane_sum_f32 does.
+inline void lane_dev_sums_f32(const float* x, int64_t n, float m, double& sd, double& sd2) {
+  using V = Vec32<float>::type;
+  constexpr int kBlk = 256;
+  double a[8] = {}, b[8] = {};
+  int64_t i = 0;
+  for (; i + kBlk <= n; i += kBlk) {
+    V l[2] = {}, q[2] = {};
+    for (int j = 0; j < kBlk; j += 16)
+      for (int k = 0; k < 2; ++k) {
+        V v;
+        std::memcpy(&v, x + i + j + 8 * k, sizeof v);
+        v -= m;
+        l[k] += v;
+        q[k] += v * v;
+      }
+    for (int r = 0; r < 8; ++r) {
+      a[r] += double(l[0][r]) + double(l[1][r]);
+      b[r] += double(q[0][r]) + double(q[1][r]);
     }
-  });
-  return s;
+  }
+  for (; i < n; ++i) {
+    const double d = double(x[i] - m);
+    a[0] += d;
+    b[0] += d * d;
+  }
+  for (int r = 0; r < 8; ++r) { sd += a[r]; sd2 += b[r]; }
 }
 
-// Max (kMax) or min of |x| or x over the sub-space; NaN propagates.
-template <typename T, bool kMax, bool kAbs>
-inline double map_extreme(const ReducePlan& p, const T* x, int64_t base) {
-  double best = kMax ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
-  bool nan = false;
-  for_each_run(p, base, [&](int64_t off, int64_t n, int64_t st) {
-    for (int64_t i = 0; i < n; ++i) {
-      const double v = kAbs ? std::fabs(double(x[off + i * st])) : double(x[off + i * st]);
-      best = better<double, kMax>(best, v);
-      nan |= v != v;
+struct Sum2 {  // Σd and Σd²
+  double a = 0, b = 0;
+  Sum2& operator+=(const Sum2& o) {
+    a += o.a;
+    b += o.b;
+    return *this;
+  }
+};
+
+// The sub-space of one output, visited run by run; a long contiguous run (a full reduction) is
+// visited in parallel chunks whose results combine in order.
+template <typename T>
+struct StatInput {
+  const ReducePlan& p;
+  const T* x;
+  int64_t base;
+
+  // Σ g(ptr, n, stride) over the runs, in R (double, or Sum2).
+  template <typename R = double, typename G>
+  R sum(const G& g) const {
+    R s{};
+    if (is_long_run(p)) {
+      for (const R& v : chunk_parts<R>(p.red_numel, [&](int64_t b, int64_t e) { return g(x + b, e - b, 1); })) s += v;
+      return s;
     }
-  });
-  return nan ? std::numeric_limits<double>::quiet_NaN() : best;
-}
+    for_each_run(p, base, [&](int64_t off, int64_t n, int64_t st) { s += g(x + off, n, st); });
+    return s;
+  }
+
+  // Σ f(double(x)), four accumulators on contiguous runs.
+  template <typename F>
+  double map_sum(const F& f) const {
+    return sum([&](const T* xp, int64_t n, int64_t st) {
+      double a[4] = {};
+      if (st == 1) {
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4)
+          for (int k = 0; k < 4; ++k) a[k] += f(double(xp[i + k]));
+        for (; i < n; ++i) a[0] += f(double(xp[i]));
+      } else {
+        for (int64_t i = 0; i < n; ++i) a[0] += f(double(xp[i * st]));
+      }
+      return (a[0] + a[1]) + (a[2] + a[3]);
+    });
+  }
+
+  T max() const {  // NaN if any element is NaN
+    T best = x[base];
+    if (is_long_run(p)) {
+      for (T v : chunk_parts<T>(p.red_numel, [&](int64_t b, int64_t e) { return extreme_run<T, true>(x + b, e - b, 1, x[b]); }))
+        best = fold<T, true>(best, v);
+      return best;
+    }
+    for_each_run(p, base, [&](int64_t off, int64_t n, int64_t st) { best = extreme_run<T, true>(x + off, n, st, best); });
+    return best;
+  }
+
+  // Max (kMax) or min of |x|; NaN propagates.
+  template <bool kMax>
+  double abs_extreme() const {
+    double best = kMax ? 0.0 : std::numeric_limits<double>::infinity();
+    bool nan = false;
+    for_each_run(p, base, [&](int64_t off, int64_t n, int64_t st) {
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = std::fabs(double(x[off + i * st]));
+        best = kMax ? std::max(best, v) : std::min(best, v);
+        nan |= v != v;
+      }
+    });
+    return nan ? std::numeric_limits<double>::quiet_NaN() : best;
+  }
+};
 
 template <typename T>
-double stat_one(StatOp op, const ReducePlan& p, const T* x, int64_t base, double param) {
-  const double N = double(p.red_numel);
+double stat_one(StatOp op, const StatInput<T>& in, double param) {
+  const double N = double(in.p.red_numel);
   switch (op) {
     case StatOp::Var: case StatOp::Std: {
-      const double mean = map_sum(p, x, base, [](double v) { return v; }) / N;
-      const double m2 = map_sum(p, x, base, [mean](double v) { return (v - mean) * (v - mean); });
+      const double mean = in.sum([](const T* xp, int64_t n, int64_t st) { return double(sum_run<T, double>(xp, n, st)); }) / N;
+      double m2 = std::numeric_limits<double>::quiet_NaN();
+      if constexpr (std::is_same_v<T, float>) {
+        // Deviations from the float-rounded mean, corrected by their own sum: Σ(x-m)² = Σd² - (Σd)²/N.
+        const float mf = float(mean);
+        const Sum2 d = in.template sum<Sum2>([mf](const float* xp, int64_t n, int64_t st) {
+          Sum2 r;
+          if (st == 1) {
+            lane_dev_sums_f32(xp, n, mf, r.a, r.b);
+          } else {
+            for (int64_t i = 0; i < n; ++i) {
+              const double v = double(xp[i * st] - mf);
+              r.a += v;
+              r.b += v * v;
+            }
+          }
+          return r;
+        });
+        m2 = d.b - d.a * d.a / N;
+        m2 = m2 < 0 ? 0 : m2;  // (NaN stays NaN)
+      }
+      if (!std::is_same_v<T, float> || m2 == std::numeric_limits<double>::infinity())  // float d² overflowed
+        m2 = in.map_sum([mean](double v) { return (v - mean) * (v - mean); });
       const double var = m2 / std::max(0.0, N - param);
       return op == StatOp::Std ? std::sqrt(var) : var;
     }
     case StatOp::LogSumExp: {
-      double m = map_extreme<T, true, false>(p, x, base);
+      double m = double(in.max());
+      if (m != m) return m;
       if (std::isinf(m)) m = 0;  // all -inf gives -inf, any +inf gives +inf, without inf - inf
-      if constexpr (std::is_same_v<T, float>)  // vec_math's exp vectorises; libm's is one call each
-        return m + std::log(map_sum(p, x, base, [m](double v) { return double(vec_math::exp_f32(float(v - m))); }));
-      return m + std::log(map_sum(p, x, base, [m](double v) { return std::exp(v - m); }));
+      if constexpr (std::is_same_v<T, float>) {  // vec_math's exp vectorises; libm's is one call each
+        const float mf = float(m);
+        return m + std::log(in.sum([mf](const float* xp, int64_t n, int64_t st) {
+          constexpr int64_t kBlk = 256;  // exp of a block into a buffer (the loop vectorises), then summed
+          float e[kBlk];
+          double s = 0;
+          for (int64_t b = 0; b < n; b += kBlk) {
+            const int64_t w = std::min(kBlk, n - b);
+            for (int64_t i = 0; i < w; ++i) e[i] = xp[(b + i) * st] - mf;
+            vec_math::exp_f32_array(e, e, w);
+            s += lane_sum_f32(e, w);
+          }
+          return s;
+        }));
+      }
+      return m + std::log(in.map_sum([m](double v) { return std::exp(v - m); }));
     }
     default: {  // Norm
-      if (param == 2) return std::sqrt(map_sum(p, x, base, [](double v) { return v * v; }));
-      if (param == 1) return map_sum(p, x, base, [](double v) { return std::fabs(v); });
-      if (param == 0) return map_sum(p, x, base, [](double v) { return v != 0 ? 1.0 : 0.0; });
-      if (std::isinf(param))
-        return param > 0 ? map_extreme<T, true, true>(p, x, base) : map_extreme<T, false, true>(p, x, base);
-      return std::pow(map_sum(p, x, base, [param](double v) { return std::pow(std::fabs(v), param); }), 1.0 / param);
+      if (param == 2) return std::sqrt(in.map_sum([](double v) { return v * v; }));
+      if (param == 1) return in.map_sum([](double v) { return std::fabs(v); });
+      if (param == 0) return in.map_sum([](double v) { return v != 0 ? 1.0 : 0.0; });
+      if (std::isinf(param)) return param > 0 ? in.template abs_extreme<true>() : in.template abs_extreme<false>();
+      return std::pow(in.map_sum([param](double v) { return std::pow(std::fabs(v), param); }), 1.0 / param);
     }
   }
 }
@@ -383,23 +637,46 @@ void reduce_stat_kernel(StatOp op, const ReducePlan& p, const Tensor& x, const T
     const bool rows_ok = op == StatOp::Var || op == StatOp::Std || (op == StatOp::Norm && (param == 1 || param == 2));
     if (rows_ok && is_rows(p)) return stat_rows(op, p, xp, op_, param);
     parallel_for(0, p.out_numel, grain_for(p), [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o) op_[o] = scalar_t(stat_one(op, p, xp, kept_offset(p, o), param));
+      for (int64_t o = o0; o < o1; ++o) op_[o] = scalar_t(stat_one(op, StatInput<scalar_t>{p, xp, kept_offset(p, o)}, param));
     });
   });
 }
 
 // ---- cumsum -------------------------------------------------------------------------------------
+// One contiguous row's inclusive scan, accumulated in A. For float32, four elements at a time:
+// their prefix sums in float (two shift-and-add steps; each holds at most four terms), widened and
+// added to the running total in double, which advances by one add per four elements. (The plain
+// loop was bounded by its serial chain of adds and by the scalar float/double conversions.)
+template <typename T, typename A>
+void scan_row(const T* x, T* y, int64_t len) {
+  int64_t i = 0;
+  A s = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    typedef float f32x4 __attribute__((vector_size(16)));
+    typedef int32_t i32x4 __attribute__((vector_size(16)));
+    using D = Vec32<double>::type;
+    const f32x4 zero = {};
+    D carry = {};
+    for (; i + 4 <= len; i += 4) {
+      f32x4 p;
+      std::memcpy(&p, x + i, sizeof p);
+      p += __builtin_shuffle(p, zero, i32x4{4, 0, 1, 2});  // [x0, x0+x1, x1+x2, x2+x3]
+      p += __builtin_shuffle(p, zero, i32x4{4, 5, 0, 1});  // inclusive prefix sums
+      const f32x4 o = __builtin_convertvector(carry + __builtin_convertvector(p, D), f32x4);
+      std::memcpy(y + i, &o, sizeof o);
+      carry += __builtin_convertvector(__builtin_shuffle(p, i32x4{3, 3, 3, 3}), D);
+    }
+    s = carry[0];
+  }
+  for (; i < len; ++i) { s += A(x[i]); y[i] = T(s); }
+}
+
 template <typename T>
 void cumsum_typed(const T* x, T* out, int64_t outer, int64_t len, int64_t inner) {
   using A = acc_t<T>;
   if (inner == 1) {
     parallel_for(0, outer, std::max<int64_t>(1, 32768 / std::max<int64_t>(len, 1)), [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o) {
-        A s = 0;
-        const T* xr = x + o * len;
-        T* yr = out + o * len;
-        for (int64_t i = 0; i < len; ++i) { s += A(xr[i]); yr[i] = T(s); }
-      }
+      for (int64_t o = o0; o < o1; ++o) scan_row<T, A>(x + o * len, out + o * len, len);
     });
     return;
   }
