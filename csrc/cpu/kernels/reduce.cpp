@@ -10,6 +10,7 @@
 // terms, so the error stays within a few ulp of the block's magnitude; elsewhere double throughout).
 // var/std take two passes (the mean, then deviations from it, corrected by their own sum),
 // logsumexp shifts by the max.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -79,12 +80,19 @@ inline bool is_rows(const ReducePlan& p) {
          p.red_strides[0] >= p.kept_shape[0] && p.out_numel >= 16;
 }
 
+// Columns per thread in the rows case: one contiguous range per thread (each row is then read in
+// as few and as long pieces as possible), at least 256 columns and 64K elements.
+inline int64_t rows_grain(int64_t R, int64_t C) {
+  const int64_t nt = get_num_threads();
+  return std::max<int64_t>({256, 65536 / std::max<int64_t>(R, 1), (C + nt - 1) / nt});
+}
+
 // Column blocks of the rows case, split over threads: f(c_begin, c_end) with c_end - c_begin <= kBlock.
-constexpr int64_t kBlock = 512;
+constexpr int64_t kBlock = 2048;
 template <typename F>
 inline void for_each_column_block(const ReducePlan& p, const F& f) {
   const int64_t R = p.red_shape[0], C = p.kept_shape[0];
-  parallel_for(0, C, std::max<int64_t>(256, 65536 / std::max<int64_t>(R, 1)), [&](int64_t c0, int64_t c1) {
+  parallel_for(0, C, rows_grain(R, C), [&](int64_t c0, int64_t c1) {
     for (int64_t cb = c0; cb < c1; cb += kBlock) f(cb, std::min(c1, cb + kBlock));
   });
 }
@@ -169,8 +177,8 @@ void sum_kernel(const ReducePlan& p, const T* x, O* out, bool mean) {
     // Four rows at a time (for floats, their pairwise sum in T, then widened): four streams
     // instead of one, and a quarter of the widening adds.
     const int64_t R = p.red_shape[0], C = p.kept_shape[0], rs = p.red_strides[0];
-    constexpr int64_t kCols = 1024;
-    parallel_for(0, C, std::max<int64_t>(256, 65536 / std::max<int64_t>(R, 1)), [&](int64_t c0, int64_t c1) {
+    constexpr int64_t kCols = 2048;
+    parallel_for(0, C, rows_grain(R, C), [&](int64_t c0, int64_t c1) {
       A acc[kCols];
       for (int64_t cb = c0; cb < c1; cb += kCols) {
         const int64_t w = std::min(c1 - cb, kCols);
@@ -643,10 +651,11 @@ void reduce_stat_kernel(StatOp op, const ReducePlan& p, const Tensor& x, const T
 }
 
 // ---- cumsum -------------------------------------------------------------------------------------
-// One contiguous row's inclusive scan, accumulated in A. For float32, four elements at a time:
-// their prefix sums in float (two shift-and-add steps; each holds at most four terms), widened and
-// added to the running total in double, which advances by one add per four elements. (The plain
-// loop was bounded by its serial chain of adds and by the scalar float/double conversions.)
+// One contiguous row's inclusive scan, accumulated in A. For float32, eight elements at a time:
+// their prefix sums in float (shift-and-add steps in two halves of four, the upper half then
+// offset by the lower half's total; each partial holds at most eight terms), widened and added to
+// the running total in double, which advances by one scalar add per eight elements. (The plain loop
+// was bounded by its serial chain of adds and by the float/double conversions of every element.)
 template <typename T, typename A>
 void scan_row(const T* x, T* y, int64_t len) {
   int64_t i = 0;
@@ -656,17 +665,25 @@ void scan_row(const T* x, T* y, int64_t len) {
     typedef int32_t i32x4 __attribute__((vector_size(16)));
     using D = Vec32<double>::type;
     const f32x4 zero = {};
-    D carry = {};
-    for (; i + 4 <= len; i += 4) {
-      f32x4 p;
-      std::memcpy(&p, x + i, sizeof p);
+    const auto prefix4 = [&zero](f32x4 p) {
       p += __builtin_shuffle(p, zero, i32x4{4, 0, 1, 2});  // [x0, x0+x1, x1+x2, x2+x3]
       p += __builtin_shuffle(p, zero, i32x4{4, 5, 0, 1});  // inclusive prefix sums
-      const f32x4 o = __builtin_convertvector(carry + __builtin_convertvector(p, D), f32x4);
-      std::memcpy(y + i, &o, sizeof o);
-      carry += __builtin_convertvector(__builtin_shuffle(p, i32x4{3, 3, 3, 3}), D);
+      return p;
+    };
+    double carry = 0;
+    for (; i + 8 <= len; i += 8) {
+      f32x4 lo, hi;
+      std::memcpy(&lo, x + i, sizeof lo);
+      std::memcpy(&hi, x + i + 4, sizeof hi);
+      lo = prefix4(lo);
+      hi = prefix4(hi) + __builtin_shuffle(lo, i32x4{3, 3, 3, 3});
+      const f32x4 o0 = __builtin_convertvector(__builtin_convertvector(lo, D) + carry, f32x4);
+      const f32x4 o1 = __builtin_convertvector(__builtin_convertvector(hi, D) + carry, f32x4);
+      std::memcpy(y + i, &o0, sizeof o0);
+      std::memcpy(y + i + 4, &o1, sizeof o1);
+      carry += double(hi[3]);
     }
-    s = carry[0];
+    s = carry;
   }
   for (; i < len; ++i) { s += A(x[i]); y[i] = T(s); }
 }

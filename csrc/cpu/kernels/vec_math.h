@@ -96,6 +96,7 @@ inline void exp_f32_array(const float* x, float* y, int64_t n) {
     int normal = 1;
     for (int64_t i = 0; i < m; ++i) normal &= (x[b + i] >= kExpNormalLo) & (x[b + i] <= kExpNormalHi);
     if (normal) {
+#pragma GCC unroll 4
       for (int64_t i = 0; i < m; ++i) y[b + i] = exp_f32_normal(x[b + i]);
     } else {
       for (int64_t i = 0; i < m; ++i) y[b + i] = exp_f32(x[b + i]);
