@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "cpu/kernels/vec_lanes.h"
 #include "cpu/kernels/vec_math.h"
 #include "core/loop.h"
 #include "ops/reduce.h"
@@ -28,19 +29,6 @@ namespace {
 
 template <typename T>
 using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
-
-// 32-byte vectors in GCC/Clang's generic vector extension, for the loops whose selects or
-// conversions the auto-vectoriser handles badly; each ISA build lowers them to its own
-// instructions (ymm on AVX2, two xmm on the portable path). Index lanes have T's width.
-template <typename T>
-struct Vec32 {
-  typedef T type __attribute__((vector_size(32)));
-};
-template <typename T>
-using index_of_t = std::conditional_t<sizeof(T) == 8, int64_t, int32_t>;
-template <typename T>
-constexpr bool kHasVec32 = std::is_same_v<T, float> || std::is_same_v<T, double> ||
-                           std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
 
 // Visits input offsets (elements) of the reduced sub-space in row-major order, calling
 // f(offset, run_length, run_stride) for each run of the innermost reduced dim.
@@ -98,12 +86,6 @@ inline void for_each_column_block(const ReducePlan& p, const F& f) {
 }
 
 inline int64_t grain_for(const ReducePlan& p) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(p.red_numel, 1)); }
-
-template <typename T>
-inline bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>) return v != v;
-  else return false;
-}
 
 // Sum of a contiguous float32 run (see the top of the file for the accuracy): four vectors of
 // float lanes over each 256-element block, the block's lanes then widened into double vectors.
@@ -253,37 +235,11 @@ void prod_all_any_kernel(ReduceOp op, const ReducePlan& p, const T* x, const Ten
 // more extreme (or a first NaN), so a lane, a run or a chunk keeps its first extreme; lanes are
 // merged by also taking an equal value at a smaller index.
 template <typename T, bool kMax>
-inline T fold(T best, T v) { return (kMax ? v > best : v < best) || is_nan(v) ? v : best; }
-template <typename T, bool kMax>
 inline bool takes(T v, T best) { return (kMax ? v > best : v < best) || (is_nan(v) && !is_nan(best)); }
 template <typename T, bool kMax>
 inline bool takes_at(T v, int64_t j, T best, int64_t bj) {
   const bool same = is_nan(v) ? is_nan(best) : v == best;
   return takes<T, kMax>(v, best) || (same && j < bj);
-}
-
-// The extreme of a run folded into `best`; four vectors of lanes on contiguous runs.
-template <typename T, bool kMax>
-inline T extreme_run(const T* x, int64_t n, int64_t st, T best) {
-  int64_t i = 0;
-  if constexpr (kHasVec32<T>) {
-    using V = typename Vec32<T>::type;
-    constexpr int W = int(32 / sizeof(T));
-    if (st == 1 && n >= 4 * W) {
-      V m[4];
-      std::memcpy(m, x, sizeof m);
-      for (i = 4 * W; i + 4 * W <= n; i += 4 * W)
-        for (int k = 0; k < 4; ++k) {
-          V v;
-          std::memcpy(&v, x + i + k * W, sizeof v);
-          m[k] = ((kMax ? v > m[k] : v < m[k]) | (v != v)) ? v : m[k];  // NaN sticks
-        }
-      for (int k = 0; k < 4; ++k)
-        for (int j = 0; j < W; ++j) best = fold<T, kMax>(best, m[k][j]);
-    }
-  }
-  for (; i < n; ++i) best = fold<T, kMax>(best, x[i * st]);
-  return best;
 }
 
 // The extreme of a run and its first index (k0 = index of x[0] in the sub-space), merged into

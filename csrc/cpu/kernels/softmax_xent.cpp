@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "core/parallel.h"
+#include "cpu/kernels/vec_lanes.h"
 #include "cpu/kernels/vec_math.h"
 #include "ops/softmax.h"
 
@@ -26,24 +27,10 @@ inline double exp_t(double x) { return std::exp(x); }
 // compares or additions would cost its latency per element and never vectorise.
 constexpr int64_t kLanes = 16;
 
-template <typename T>
-inline T max_nan(T m, T v) { return v > m || v != v ? v : m; }  // NaN wins, as in torch
-
 // Row max of a softmax row (NaN wins); a row of -inf gives 0 so that exp(-inf - 0) = 0.
 template <typename T>
 T row_max(const T* x, int64_t n, int64_t stride) {
-  T m = -INFINITY;
-  if (stride == 1) {
-    T lane[kLanes];
-    for (int64_t j = 0; j < kLanes; ++j) lane[j] = -INFINITY;
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-      for (int64_t j = 0; j < kLanes; ++j) lane[j] = max_nan(lane[j], x[i + j]);
-    for (int64_t j = 0; j < kLanes; ++j) m = max_nan(m, lane[j]);
-    for (; i < n; ++i) m = max_nan(m, x[i]);
-  } else {
-    for (int64_t i = 0; i < n; ++i) m = max_nan(m, x[i * stride]);
-  }
+  const T m = extreme_run<T, true>(x, n, stride, T(-INFINITY));  // vector lanes on contiguous rows
   return std::isinf(m) && m < 0 ? T(0) : m;
 }
 
@@ -308,7 +295,13 @@ void xent_backward_impl(const XentArgs& a) {
         // p = exp((x - m) - log_sum), in T: float32 rows vectorise on vec_math's exp.
         if (S == 1 && !w) {
           const T gt = T(g * total), gq = T(g * smooth);
-          for (int64_t c = 0; c < C; ++c) dx[c] = gt * exp_t(T(T(x[c] - m) - log_sum)) - gq;
+          if constexpr (std::is_same_v<T, float>) {  // the exponent in place, then the block exp
+            for (int64_t c = 0; c < C; ++c) dx[c] = T(x[c] - m) - log_sum;
+            vec_math::exp_f32_array(dx, dx, C);
+            for (int64_t c = 0; c < C; ++c) dx[c] = gt * dx[c] - gq;
+          } else {
+            for (int64_t c = 0; c < C; ++c) dx[c] = gt * exp_t(T(T(x[c] - m) - log_sum)) - gq;
+          }
         } else {
           for (int64_t c = 0; c < C; ++c) {
             const double p = exp_t(T(T(x[c * S] - m) - log_sum));
