@@ -1,12 +1,14 @@
 // batch_norm and layer_norm kernels, forward and backward; compiled once per instruction set.
 // batch_norm: x is (N, C, L); one task per channel. Statistics take one pass, accumulating
-// shifted sums in double (shift = the channel's first value, which keeps var exact for data
-// with a large mean). Backward: one reduction pass (sum dy, sum dy*xhat), then
+// shifted sums (shift = the channel's first value, which keeps var exact for data with a large
+// mean): in double, or for float32 in float vector lanes flushed into double every 256 elements. Backward: one reduction pass (sum dy, sum dy*xhat), then
 //   dx = (w/std) * (dy - mean(dy) - xhat * mean(dy*xhat)).
 // layer_norm: x is (M, D), one task per row; dweight/dbias are column sums over the rows.
 #include <cmath>
+#include <type_traits>
 
 #include "core/parallel.h"
+#include "cpu/kernels/vec_lanes.h"
 #include "ops/norm.h"
 
 namespace ember {
@@ -23,10 +25,14 @@ void batch_norm_impl(const T* x, T* y, const T* w, const T* b, double* mean, dou
         double s = 0, s2 = 0;
         for (int64_t n = 0; n < N; ++n) {
           const T* xp = x + (n * C + c) * L;
-          for (int64_t l = 0; l < L; ++l) {
-            const double v = double(xp[l]) - shift;
-            s += v;
-            s2 += v * v;
+          if constexpr (std::is_same_v<T, float>) {
+            lane_pair_sums_f32(nullptr, xp, L, float(shift), s, s2);  // float lanes, double totals
+          } else {
+            for (int64_t l = 0; l < L; ++l) {
+              const double v = double(xp[l]) - shift;
+              s += v;
+              s2 += v * v;
+            }
           }
         }
         const double cnt = double(N * L);
@@ -54,12 +60,20 @@ void batch_norm_backward_impl(const T* dy, const T* x, const T* w, const double*
       const double invstd = 1.0 / std::sqrt(var[c] + eps);
       const double m = mean[c];
       double sdy = 0, sdyx = 0;  // sum dy, sum dy * (x - mean)
-      for (int64_t n = 0; n < N; ++n) {
-        const T* g = dy + (n * C + c) * L;
-        const T* xp = x + (n * C + c) * L;
-        for (int64_t l = 0; l < L; ++l) {
-          sdy += double(g[l]);
-          sdyx += double(g[l]) * (double(xp[l]) - m);
+      if constexpr (std::is_same_v<T, float>) {
+        // Float lanes around the float-rounded mean mf; Σdy(x - m) = Σdy(x - mf) + (mf - m)Σdy.
+        const float mf = float(m);
+        for (int64_t n = 0; n < N; ++n)
+          lane_pair_sums_f32(dy + (n * C + c) * L, x + (n * C + c) * L, L, mf, sdy, sdyx);
+        sdyx += (double(mf) - m) * sdy;
+      } else {
+        for (int64_t n = 0; n < N; ++n) {
+          const T* g = dy + (n * C + c) * L;
+          const T* xp = x + (n * C + c) * L;
+          for (int64_t l = 0; l < L; ++l) {
+            sdy += double(g[l]);
+            sdyx += double(g[l]) * (double(xp[l]) - m);
+          }
         }
       }
       if (dw) dw[c] = T(sdyx * invstd);
@@ -75,7 +89,12 @@ void batch_norm_backward_impl(const T* dy, const T* x, const T* w, const double*
         const T* g = dy + (n * C + c) * L;
         const T* xp = x + (n * C + c) * L;
         T* o = dx + (n * C + c) * L;
-        for (int64_t l = 0; l < L; ++l) o[l] = T(a * (double(g[l]) - mdy - (double(xp[l]) - m) * k));
+        if constexpr (std::is_same_v<T, float>) {  // in float (8 lanes): x - mf is exact near the mean
+          const float fa = float(a), fmdy = float(mdy), fm = float(m), fk = float(k);
+          for (int64_t l = 0; l < L; ++l) o[l] = fa * ((g[l] - fmdy) - (xp[l] - fm) * fk);
+        } else {
+          for (int64_t l = 0; l < L; ++l) o[l] = T(a * (double(g[l]) - mdy - (double(xp[l]) - m) * k));
+        }
       }
     }
   });

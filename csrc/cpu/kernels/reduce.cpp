@@ -391,36 +391,6 @@ void reduce_index_kernel(bool is_max, const ReducePlan& p, const Tensor& x, cons
 }
 
 // ---- var / std / norm / logsumexp ---------------------------------------------------------------
-// Σ d and Σ d² of d = x - m over a contiguous float32 run, in float lanes flushed into double
-// every 256 elements, as lane_sum_f32 does.
-inline void lane_dev_sums_f32(const float* x, int64_t n, float m, double& sd, double& sd2) {
-  using V = Vec32<float>::type;
-  constexpr int kBlk = 256;
-  double a[8] = {}, b[8] = {};
-  int64_t i = 0;
-  for (; i + kBlk <= n; i += kBlk) {
-    V l[2] = {}, q[2] = {};
-    for (int j = 0; j < kBlk; j += 16)
-      for (int k = 0; k < 2; ++k) {
-        V v;
-        std::memcpy(&v, x + i + j + 8 * k, sizeof v);
-        v -= m;
-        l[k] += v;
-        q[k] += v * v;
-      }
-    for (int r = 0; r < 8; ++r) {
-      a[r] += double(l[0][r]) + double(l[1][r]);
-      b[r] += double(q[0][r]) + double(q[1][r]);
-    }
-  }
-  for (; i < n; ++i) {
-    const double d = double(x[i] - m);
-    a[0] += d;
-    b[0] += d * d;
-  }
-  for (int r = 0; r < 8; ++r) { sd += a[r]; sd2 += b[r]; }
-}
-
 struct Sum2 {  // Σd and Σd²
   double a = 0, b = 0;
   Sum2& operator+=(const Sum2& o) {
@@ -507,7 +477,7 @@ double stat_one(StatOp op, const StatInput<T>& in, double param) {
         const Sum2 d = in.template sum<Sum2>([mf](const float* xp, int64_t n, int64_t st) {
           Sum2 r;
           if (st == 1) {
-            lane_dev_sums_f32(xp, n, mf, r.a, r.b);
+            lane_pair_sums_f32(nullptr, xp, n, mf, r.a, r.b);
           } else {
             for (int64_t i = 0; i < n; ++i) {
               const double v = double(xp[i * st] - mf);

@@ -56,5 +56,39 @@ inline T extreme_run(const T* x, int64_t n, int64_t st, T best) {
   return best;
 }
 
+// Two sums over a contiguous float32 run, added to s1 and s2: float lanes over blocks of 256
+// elements (16 terms per lane), flushed into double accumulators.
+//   g == nullptr: s1 += Σ (x - m), s2 += Σ (x - m)²      (variance from a shift m)
+//   otherwise:    s1 += Σ g,       s2 += Σ g·(x - m)     (batch-norm backward)
+inline void lane_pair_sums_f32(const float* g, const float* x, int64_t n, float m, double& s1, double& s2) {
+  using V = Vec32<float>::type;
+  constexpr int kBlk = 256;
+  double a[8] = {}, b[8] = {};
+  int64_t i = 0;
+  for (; i + kBlk <= n; i += kBlk) {
+    V l[2] = {}, q[2] = {};
+    for (int j = 0; j < kBlk; j += 16)
+      for (int k = 0; k < 2; ++k) {
+        V d, w;
+        std::memcpy(&d, x + i + j + 8 * k, sizeof d);
+        d -= m;
+        if (g) std::memcpy(&w, g + i + j + 8 * k, sizeof w);
+        else w = d;
+        l[k] += w;
+        q[k] += w * d;
+      }
+    for (int r = 0; r < 8; ++r) {
+      a[r] += double(l[0][r]) + double(l[1][r]);
+      b[r] += double(q[0][r]) + double(q[1][r]);
+    }
+  }
+  for (; i < n; ++i) {
+    const double d = double(x[i] - m), w = g ? double(g[i]) : d;
+    a[0] += w;
+    b[0] += w * d;
+  }
+  for (int r = 0; r < 8; ++r) { s1 += a[r]; s2 += b[r]; }
+}
+
 }  // namespace CPU_CAPABILITY
 }  // namespace ember
