@@ -77,10 +77,7 @@ inline T sigmoid(T x) {
 }
 
 // The same, branch-free on vec_math's exp so that it vectorises.
-inline float sigmoid_f32(float x) {
-  const float e = vec_math::exp_f32(x < 0.0f ? x : -x);  // exp(-|x|), NaN stays NaN
-  return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-}
+inline float sigmoid_f32(float x) { return vec_math::sigmoid_of_exp_f32(x, vec_math::exp_f32(vec_math::neg_abs_f32(x))); }
 
 // sin / cos of float32: vec_math's vectorised version, and libm for |x| > kTrigMax (and NaN).
 // Works through a local copy of each block so that in-place calls (out == in) can be fixed up.
@@ -108,7 +105,8 @@ void trig_f32(const LoopPlan<2>& plan, char* out, char* in) {
   });
 }
 
-// exp of float32: contiguous runs by blocks (vec_math::exp_f32_array), strided ones per element.
+// exp and sigmoid of float32: contiguous runs by blocks (vec_math::exp_f32_array), strided ones
+// per element.
 void exp_f32_loop(const LoopPlan<2>& plan, char* out, char* in) {
   run_loop<2>(plan, {out, in}, kGrain, [](char** p, const int64_t* s, int64_t n) {
     if (s[0] == sizeof(float) && s[1] == sizeof(float)) {
@@ -119,6 +117,17 @@ void exp_f32_loop(const LoopPlan<2>& plan, char* out, char* in) {
     }
   });
 }
+void sigmoid_f32_loop(const LoopPlan<2>& plan, char* out, char* in) {
+  run_loop<2>(plan, {out, in}, kGrain, [](char** p, const int64_t* s, int64_t n) {
+    if (s[0] == sizeof(float) && s[1] == sizeof(float)) {
+      vec_math::exp_map_f32_array(reinterpret_cast<const float*>(p[1]), reinterpret_cast<float*>(p[0]), n,
+                                  vec_math::neg_abs_f32, vec_math::sigmoid_of_exp_f32);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<float*>(p[0] + i * s[0]) = sigmoid_f32(*reinterpret_cast<const float*>(p[1] + i * s[1]));
+    }
+  });
+}
 
 template <typename T>
 void unary_float(UnaryOp op, const LoopPlan<2>& plan, char* out, char* in) {
@@ -126,7 +135,7 @@ void unary_float(UnaryOp op, const LoopPlan<2>& plan, char* out, char* in) {
     switch (op) {
       case UnaryOp::Exp: return exp_f32_loop(plan, out, in);
       case UnaryOp::Log: return unary_loop<T, T>(plan, out, in, [](T x) { return vec_math::log_f32(x); });
-      case UnaryOp::Sigmoid: return unary_loop<T, T>(plan, out, in, [](T x) { return sigmoid_f32(x); });
+      case UnaryOp::Sigmoid: return sigmoid_f32_loop(plan, out, in);
       case UnaryOp::Tanh: return unary_loop<T, T>(plan, out, in, [](T x) { return vec_math::tanh_f32(x); });
       case UnaryOp::Sin: return trig_f32<false>(plan, out, in);
       case UnaryOp::Cos: return trig_f32<true>(plan, out, in);

@@ -104,6 +104,28 @@ inline void exp_f32_array(const float* x, float* y, int64_t n) {
   }
 }
 
+// y[i] = post(x[i], exp_f32(pre(x[i]))) over a contiguous array (y == x allowed): the
+// exponentials of each block of 256 through exp_f32_array. For the exp-based activations.
+template <typename Pre, typename Post>
+inline void exp_map_f32_array(const float* x, float* y, int64_t n, const Pre& pre, const Post& post) {
+  constexpr int64_t kBlk = 256;
+  float e[kBlk];
+  for (int64_t b = 0; b < n; b += kBlk) {
+    const int64_t m = n - b < kBlk ? n - b : kBlk;
+    for (int64_t i = 0; i < m; ++i) e[i] = pre(x[b + i]);
+    exp_f32_array(e, e, m);
+    for (int64_t i = 0; i < m; ++i) y[b + i] = post(x[b + i], e[i]);
+  }
+}
+
+// sigmoid(x) from e = exp(-|x|): stable for large |x| (never exponentiates a large positive
+// number). One division (a vector divide is slow on every x86 core), then e times it for x < 0.
+inline float neg_abs_f32(float x) { return x < 0.0f ? x : -x; }  // NaN stays NaN
+inline float sigmoid_of_exp_f32(float x, float e) {
+  const float r = 1.0f / (1.0f + e);
+  return x >= 0.0f ? r : e * r;
+}
+
 inline float log_f32(float x) {
   constexpr float kSqrtHalf = 0.707106781186547524f;
   constexpr float kMinNormal = 1.17549435e-38f;
