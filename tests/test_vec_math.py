@@ -1,6 +1,7 @@
 """float32 exp, log, sin, cos, tanh and sigmoid run on ember's own vectorised approximations
 (csrc/cpu/kernels/vec_math.h): within 2 ulp of the correctly rounded result over every float32
-exponent range, and libm's answers on NaN, infinities, zeros and subnormals."""
+exponent range (sigmoid, which adds a division to exp, within 3), and libm's answers on NaN,
+infinities, zeros and subnormals."""
 import numpy as np
 import pytest
 
