@@ -411,3 +411,18 @@ def test_reductions_of_permuted_inputs_with_unit_dims(dims, keepdim):
                                np.log(np.exp(ad).sum(dims, keepdims=keepdim)), rtol=1e-5)
     for d in range(4):
         np.testing.assert_array_equal(ember.argmax(x, d).numpy(), a.argmax(d))
+
+
+def test_float32_partials_that_overflow_are_redone_in_double():
+    big = np.float32(3e38)  # two of them overflow float32; the totals below do not
+    a = np.zeros(1024, np.float32)
+    a[[0, 32]] = big  # the same float lane of the vectorised sum
+    a[64] = -big
+    assert ember.sum(ember.tensor(a)).item() == float(big)
+    b = np.zeros(1027, np.float32)
+    b[[0, 1, 2]] = [big, big, -big]  # one 8-element block of the vectorised cumsum
+    b[100:103] = [big, -big, -big]
+    want = np.cumsum(b.astype(np.float64))
+    with np.errstate(over="ignore"):
+        want = want.astype(np.float32)
+    np.testing.assert_array_equal(ember.cumsum(ember.tensor(b[None]), 1).numpy()[0], want)

@@ -7,7 +7,8 @@
 // depend on the thread count.
 // Accumulation: integers in int64; float64 in double; float32 contiguous runs in 32 float lanes over
 // blocks of 256 elements whose lane sums go into double accumulators (each float partial holds 8
-// terms, so the error stays within a few ulp of the block's magnitude; elsewhere double throughout).
+// terms, so the error stays within a few ulp of the block's magnitude; elsewhere double throughout;
+// a run whose float partials overflowed is summed again in double).
 // var/std take two passes (the mean, then deviations from it, corrected by their own sum),
 // logsumexp shifts by the max.
 #include <algorithm>
@@ -114,6 +115,13 @@ inline double lane_sum_f32(const float* x, int64_t n) {
   const D a = acc[0] + acc[1];
   double s = (a[0] + a[1]) + (a[2] + a[3]);
   for (; i < n; ++i) s += double(x[i]);
+  if (!std::isfinite(s)) {  // an inf/NaN input, or a float partial overflowed: redo it all in double
+    double d[4] = {};
+    for (i = 0; i + 4 <= n; i += 4)
+      for (int k = 0; k < 4; ++k) d[k] += double(x[i + k]);
+    s = (d[0] + d[1]) + (d[2] + d[3]);
+    for (; i < n; ++i) s += double(x[i]);
+  }
   return s;
 }
 
@@ -582,6 +590,8 @@ void reduce_stat_kernel(StatOp op, const ReducePlan& p, const Tensor& x, const T
 // offset by the lower half's total; each partial holds at most eight terms), widened and added to
 // the running total in double, which advances by one scalar add per eight elements. (The plain loop
 // was bounded by its serial chain of adds and by the float/double conversions of every element.)
+// A float partial can overflow only if some |x| >= FLT_MAX / 8: such a row (seen from the running
+// max of |x|, or an inf) is scanned again entirely in double.
 template <typename T, typename A>
 void scan_row(const T* x, T* y, int64_t len) {
   int64_t i = 0;
@@ -596,11 +606,16 @@ void scan_row(const T* x, T* y, int64_t len) {
       p += __builtin_shuffle(p, zero, i32x4{4, 5, 0, 1});  // inclusive prefix sums
       return p;
     };
+    const i32x4 abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+    f32x4 amax = zero;
     double carry = 0;
     for (; i + 8 <= len; i += 8) {
       f32x4 lo, hi;
       std::memcpy(&lo, x + i, sizeof lo);
       std::memcpy(&hi, x + i + 4, sizeof hi);
+      const f32x4 a = f32x4(i32x4(lo) & abs_mask), b = f32x4(i32x4(hi) & abs_mask);
+      amax = a > amax ? a : amax;
+      amax = b > amax ? b : amax;
       lo = prefix4(lo);
       hi = prefix4(hi) + __builtin_shuffle(lo, i32x4{3, 3, 3, 3});
       const f32x4 o0 = __builtin_convertvector(__builtin_convertvector(lo, D) + carry, f32x4);
@@ -608,6 +623,11 @@ void scan_row(const T* x, T* y, int64_t len) {
       std::memcpy(y + i, &o0, sizeof o0);
       std::memcpy(y + i + 4, &o1, sizeof o1);
       carry += double(hi[3]);
+    }
+    const float big = std::max(std::max(amax[0], amax[1]), std::max(amax[2], amax[3]));
+    if (big >= std::numeric_limits<float>::max() / 8) {
+      i = 0;
+      carry = 0;
     }
     s = carry;
   }
