@@ -419,6 +419,9 @@ def test_float32_partials_that_overflow_are_redone_in_double():
     a[[0, 32]] = big  # the same float lane of the vectorised sum
     a[64] = -big
     assert ember.sum(ember.tensor(a)).item() == float(big)
+    m = np.zeros((6, 40), np.float32)
+    m[[0, 1, 2], 5] = [big, big, -big]  # four rows at a time in the leading-dim sum
+    assert ember.sum(ember.tensor(m), 0).numpy()[5] == big
     b = np.zeros(1027, np.float32)
     b[[0, 1, 2]] = [big, big, -big]  # one 8-element block of the vectorised cumsum
     b[100:103] = [big, -big, -big]

@@ -186,6 +186,13 @@ void sum_kernel(const ReducePlan& p, const T* x, O* out, bool mean) {
           const T* row = x + r * rs + cb;
           for (int64_t c = 0; c < w; ++c) acc[c] += A(row[c]);
         }
+        if constexpr (std::is_floating_point_v<T>) {
+          for (int64_t c = 0; c < w; ++c)
+            if (!std::isfinite(acc[c])) {  // an inf/NaN, or a pairwise sum in T overflowed: in A
+              acc[c] = 0;
+              for (int64_t q = 0; q < R; ++q) acc[c] += A(x[q * rs + cb + c]);
+            }
+        }
         for (int64_t c = 0; c < w; ++c) out[cb + c] = O(mean ? double(acc[c]) * scale : acc[c]);
       }
     });
