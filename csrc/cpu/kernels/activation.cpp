@@ -76,18 +76,10 @@ void forward(ActOp op, const LoopPlan<2>& plan, char* out, char* in, double p0, 
         return T(0.5) * x * (T(1) + tanh_t(T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x)));
       });
     case ActOp::Silu:
-      if constexpr (std::is_same_v<T, float>) {  // contiguous runs: the block exp of vec_math
+      if constexpr (std::is_same_v<T, float>) {  // the block exp of vec_math on contiguous runs
         return run_loop<2>(plan, {out, in}, kGrain, [](char** p, const int64_t* s, int64_t n) {
-          const auto silu = [](float x, float e) { return x * vec_math::sigmoid_of_exp_f32(x, e); };
-          if (s[0] == sizeof(float) && s[1] == sizeof(float)) {
-            vec_math::exp_map_f32_array(reinterpret_cast<const float*>(p[1]), reinterpret_cast<float*>(p[0]), n,
-                                        vec_math::neg_abs_f32, silu);
-          } else {
-            for (int64_t i = 0; i < n; ++i) {
-              const float x = *reinterpret_cast<const float*>(p[1] + i * s[1]);
-              *reinterpret_cast<float*>(p[0] + i * s[0]) = silu(x, exp_t(vec_math::neg_abs_f32(x)));
-            }
-          }
+          vec_math::exp_map_f32_chunk(p, s, n, vec_math::neg_abs_f32,
+                                      [](float x, float e) { return x * vec_math::sigmoid_of_exp_f32(x, e); });
         });
       }
       return map1<T>(plan, out, in, [](T x) { return x * sigmoid(x); });

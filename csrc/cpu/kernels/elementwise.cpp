@@ -119,13 +119,7 @@ void exp_f32_loop(const LoopPlan<2>& plan, char* out, char* in) {
 }
 void sigmoid_f32_loop(const LoopPlan<2>& plan, char* out, char* in) {
   run_loop<2>(plan, {out, in}, kGrain, [](char** p, const int64_t* s, int64_t n) {
-    if (s[0] == sizeof(float) && s[1] == sizeof(float)) {
-      vec_math::exp_map_f32_array(reinterpret_cast<const float*>(p[1]), reinterpret_cast<float*>(p[0]), n,
-                                  vec_math::neg_abs_f32, vec_math::sigmoid_of_exp_f32);
-    } else {
-      for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<float*>(p[0] + i * s[0]) = sigmoid_f32(*reinterpret_cast<const float*>(p[1] + i * s[1]));
-    }
+    vec_math::exp_map_f32_chunk(p, s, n, vec_math::neg_abs_f32, vec_math::sigmoid_of_exp_f32);
   });
 }
 

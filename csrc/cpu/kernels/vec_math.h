@@ -118,6 +118,20 @@ inline void exp_map_f32_array(const float* x, float* y, int64_t n, const Pre& pr
   }
 }
 
+// The same over one chunk of an elementwise loop (out = p[0], in = p[1], byte strides s): the
+// blocks above when both are contiguous, else post(x, exp_f32(pre(x))) element by element.
+template <typename Pre, typename Post>
+inline void exp_map_f32_chunk(char** p, const int64_t* s, int64_t n, const Pre& pre, const Post& post) {
+  if (s[0] == sizeof(float) && s[1] == sizeof(float)) {
+    exp_map_f32_array(reinterpret_cast<const float*>(p[1]), reinterpret_cast<float*>(p[0]), n, pre, post);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = *reinterpret_cast<const float*>(p[1] + i * s[1]);
+    *reinterpret_cast<float*>(p[0] + i * s[0]) = post(x, exp_f32(pre(x)));
+  }
+}
+
 // sigmoid(x) from e = exp(-|x|): stable for large |x| (never exponentiates a large positive
 // number). One division (a vector divide is slow on every x86 core), then e times it for x < 0.
 inline float neg_abs_f32(float x) { return x < 0.0f ? x : -x; }  // NaN stays NaN
