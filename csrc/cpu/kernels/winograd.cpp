@@ -356,7 +356,105 @@ void weight_transform(int64_t G, int64_t Og, int64_t Cg, const Taps& taps, float
 // product_nt_lanes: C8 (M x N x 8) += A (M x K, lda) . B (N x K, ldb)^T kept as eight lane
 // partial sums (C8[i][j][l] = sum over k = l mod 8), K a multiple of 8; one horizontal sum per
 // entry at the very end instead of one per block.
-#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+#if defined(CPU_CAPABILITY_AVX512)
+// AVX-512: 16 columns per zmm. product_nn's register tile is MR rows x NV zmm (8 x 32 columns,
+// a last 16 columns with NV = 1); product_nt_lanes's is MI x NJ entries of 16 lanes, folded to
+// the eight lanes of C8 (lanes l and l + 8 both hold k = l mod 8) at the end of each call.
+template <int MR, int NV>
+inline void nn_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  __m512 acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(B + k * ldb + 16 * v);
+    for (int r = 0; r < MR; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * lda + k]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
+}
+
+template <int NV>
+void product_nn_columns(int64_t M, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                        int64_t ldc) {
+  int64_t i = 0;
+  for (; i + 8 <= M; i += 8) nn_tile<8, NV>(K, A + i * lda, lda, B, ldb, C + i * ldc, ldc);
+  A += i * lda;
+  C += i * ldc;
+  switch (M - i) {
+    case 7: nn_tile<7, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 6: nn_tile<6, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 5: nn_tile<5, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 4: nn_tile<4, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 3: nn_tile<3, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 2: nn_tile<2, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 1: nn_tile<1, NV>(K, A, lda, B, ldb, C, ldc); break;
+    default: break;
+  }
+}
+
+void product_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 32 <= N; j += 32) product_nn_columns<2>(M, K, A, lda, B + j, ldb, C + j, ldc);
+  if (j < N) product_nn_columns<1>(M, K, A, lda, B + j, ldb, C + j, ldc);  // N is a multiple of 16
+}
+
+template <int MI, int NJ>
+inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8, int64_t ldc8) {
+  __m512 acc[MI][NJ];
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 16) {
+    __m512 b[NJ];
+    for (int j = 0; j < NJ; ++j) b[j] = _mm512_loadu_ps(B + j * ldb + k);
+    for (int i = 0; i < MI; ++i) {
+      const __m512 a = _mm512_loadu_ps(A + i * lda + k);
+      for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < NJ; ++j) {
+      float* c = C8 + i * ldc8 + 8 * j;
+      // Masked extracts: GCC 12's unmasked ones (and the cast) trip -Wuninitialized in its header.
+      const __m256 z = _mm256_setzero_ps();
+      const __m256 folded = _mm256_add_ps(_mm512_mask_extractf32x8_ps(z, __mmask8(0xFF), acc[i][j], 0),
+                                          _mm512_mask_extractf32x8_ps(z, __mmask8(0xFF), acc[i][j], 1));
+      _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), folded));
+    }
+}
+
+template <int MI>
+inline void nt_row(int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8,
+                   int64_t ldc8) {
+  int64_t j = 0;
+  for (; j + 4 <= N; j += 4) nt_tile<MI, 4>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8);
+  switch (N - j) {
+    case 3: nt_tile<MI, 3>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
+    case 2: nt_tile<MI, 2>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
+    case 1: nt_tile<MI, 1>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
+    default: break;
+  }
+}
+
+void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                      float* C8) {  // K is a multiple of 16 here
+  const int64_t ldc8 = 8 * N;
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) nt_row<4>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
+  A += i * lda;
+  C8 += i * ldc8;
+  switch (M - i) {
+    case 3: nt_row<3>(N, K, A, lda, B, ldb, C8, ldc8); break;
+    case 2: nt_row<2>(N, K, A, lda, B, ldb, C8, ldc8); break;
+    case 1: nt_row<1>(N, K, A, lda, B, ldb, C8, ldc8); break;
+    default: break;
+  }
+}
+#elif defined(CPU_CAPABILITY_AVX2)
 template <int MR>
 inline void nn_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
   __m256 acc[MR][2];
