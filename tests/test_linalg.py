@@ -1,13 +1,19 @@
 """Matrix products: ember's GEMM against a float64 NumPy reference on every size combination,
 transpose and dtype; matmul's shape rules; addmm/linear epilogues; gradients."""
 import itertools
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import ember
+import ember.backends.cpu
 from ember._functions.linalg import linear
 
+ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1, 2, 3, 7, 16, 17, 33, 64, 97, 257)
 
 
@@ -191,3 +197,36 @@ def test_matches_torch_when_available():
     a, b = rng.standard_normal((2, 33, 17)).astype(np.float32), rng.standard_normal((17, 9)).astype(np.float32)
     np.testing.assert_allclose((ember.from_numpy(a) @ ember.from_numpy(b)).numpy(),
                                (torch.from_numpy(a) @ torch.from_numpy(b)).numpy(), rtol=1e-4, atol=1e-5)
+
+
+_ISA_FLAGS = {"DEFAULT": [], "AVX2": ["-mavx2", "-mfma", "-mf16c", "-mbmi2"],
+              "AVX512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c", "-mbmi2"]}
+
+
+@pytest.mark.skipif(shutil.which("g++") is None or not (ROOT / "csrc").is_dir(),
+                    reason="needs g++ and the source tree")
+def test_gemm_kernels_cpp(tmp_path):
+    """tests/cpp/test_gemm.cpp on the path this process runs (EMBER_CPU_CAPABILITY included): every
+    size combination, transpose, strided and padded operand, alpha/beta, bias and ReLU epilogue,
+    both dtypes and thread counts, with C's padding checked untouched."""
+    src = ROOT / "csrc"
+    objs, procs = [], []
+    for isa, flags in _ISA_FLAGS.items():  # the kernel file once per instruction set, as CMake does
+        obj = tmp_path / f"gemm_kernels_{isa}.o"
+        procs.append(subprocess.Popen(["g++", "-O2", "-std=c++17", f"-I{src}", f"-DCPU_CAPABILITY={isa}",
+                                       f"-DCPU_CAPABILITY_{isa}=1", *flags, "-c", str(src / "cpu/kernels/gemm_kernels.cpp"),
+                                       "-o", str(obj)], stderr=subprocess.PIPE, text=True))
+        objs.append(str(obj))
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    exe = tmp_path / "test_gemm"
+    subprocess.run(["g++", "-O2", "-std=c++17", "-pthread", f"-I{src}", str(ROOT / "tests/cpp/test_gemm.cpp"),
+                    *(str(src / f) for f in ("cpu/gemm.cpp", "core/cpu_features.cpp", "core/parallel.cpp",
+                                             "core/dtype.cpp")), *objs, "-o", str(exe)],
+                   check=True, capture_output=True, timeout=300)
+    env = dict(os.environ, EMBER_CPU_CAPABILITY=ember.backends.cpu.capability())
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    assert f"instruction set path: {env['EMBER_CPU_CAPABILITY']}" in proc.stdout, proc.stdout[-2000:]
+    assert " 0 failing cases" in proc.stdout, proc.stdout[-2000:]

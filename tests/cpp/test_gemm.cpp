@@ -22,8 +22,16 @@
 #include "core/cpu_features.h"
 #include "core/parallel.h"
 #include "cpu/gemm.h"
+#include "ops/linalg.h"
 
 using namespace ember;
+
+// cpu/gemm.cpp registers into these two stubs; the library defines them in ops/linalg.cpp,
+// which this test does not link.
+namespace ember {
+DEFINE_DISPATCH(gemm_stub);
+DEFINE_DISPATCH(gemm_reference_stub);
+}  // namespace ember
 
 namespace {
 

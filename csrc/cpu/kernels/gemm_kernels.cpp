@@ -71,6 +71,9 @@ struct VecF32 {
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   // Masked form: GCC 12's unmasked one trips -Wmaybe-uninitialized in its own header.
   static reg max(reg a, reg b) { return _mm512_mask_max_ps(b, __mmask16(0xFFFF), a, b); }
+  // Lanes [0, n) of p (0 < n < W); the others read as zero, and are never touched in memory.
+  static reg load_first(const T* p, int64_t n) { return _mm512_maskz_loadu_ps(__mmask16((1u << n) - 1), p); }
+  static void store_first(T* p, int64_t n, reg v) { _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1), v); }
 };
 struct VecF64 {
   using T = double;
@@ -85,6 +88,8 @@ struct VecF64 {
   static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
   static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
   static reg max(reg a, reg b) { return _mm512_mask_max_pd(b, __mmask8(0xFF), a, b); }
+  static reg load_first(const T* p, int64_t n) { return _mm512_maskz_loadu_pd(__mmask8((1u << n) - 1), p); }
+  static void store_first(T* p, int64_t n, reg v) { _mm512_mask_storeu_pd(p, __mmask8((1u << n) - 1), v); }
 };
 #elif defined(CPU_CAPABILITY_AVX2)
 struct VecF32 {
@@ -100,6 +105,12 @@ struct VecF32 {
   static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  // Lanes [0, n) of p (0 < n < W) through masked moves, which never touch the other lanes' memory.
+  static __m256i first(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static reg load_first(const T* p, int64_t n) { return _mm256_maskload_ps(p, first(n)); }
+  static void store_first(T* p, int64_t n, reg v) { _mm256_maskstore_ps(p, first(n), v); }
 };
 struct VecF64 {
   using T = double;
@@ -114,6 +125,11 @@ struct VecF64 {
   static reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
   static reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
   static reg max(reg a, reg b) { return _mm256_max_pd(a, b); }
+  static __m256i first(int64_t n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static reg load_first(const T* p, int64_t n) { return _mm256_maskload_pd(p, first(n)); }
+  static void store_first(T* p, int64_t n, reg v) { _mm256_maskstore_pd(p, first(n), v); }
 };
 #endif
 
@@ -266,25 +282,37 @@ struct SimdKernel {
       b += NR;
     }
 
-    // Fast path: whole tile, contiguous rows, bias per column (contiguous) or per row.
+    // Vector update: C with a unit column stride and the bias per column (contiguous) or per
+    // row. A partial tile updates its first mr rows, and its last vector of columns with masked
+    // moves that never touch C past column nr.
     const bool bias_ok = !ep.bias || (ep.bias_row == 0 && ep.bias_col == 1) || ep.bias_col == 0;
-    if (full && bias_ok) {
+    if (ldc_col == 1 && bias_ok) {
       const typename V::reg alpha = V::set1(ep.alpha);
       const typename V::reg beta = V::set1(ep.beta);
       const bool scale = ep.alpha != T(1);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
+        if (r == mr) break;
         T* crow = c + r * ldc_row;
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) {
+          const int64_t lanes = nr - v * V::W;  // columns of C in this vector
+          if (lanes <= 0) break;
+          const bool whole = lanes >= V::W;
           typename V::reg x = acc[r][v];
           if (scale) x = V::mul(x, alpha);
-          if (ep.beta != T(0)) x = V::fma(V::load(crow + v * V::W), beta, x);
-          if (ep.bias)
-            x = V::add(x, ep.bias_col ? V::load(ep.bias + v * V::W)
-                                      : V::set1(ep.bias[r * ep.bias_row]));
+          if (ep.beta != T(0)) {
+            const T* src = crow + v * V::W;
+            x = V::fma(whole ? V::load(src) : V::load_first(src, lanes), beta, x);
+          }
+          if (ep.bias) {
+            const T* b = ep.bias + v * V::W;
+            x = V::add(x, !ep.bias_col ? V::set1(ep.bias[r * ep.bias_row])
+                                       : whole ? V::load(b) : V::load_first(b, lanes));
+          }
           if (ep.relu) x = V::max(V::zero(), x);  // operand order keeps NaN, as torch
-          V::store(crow + v * V::W, x);
+          if (whole) V::store(crow + v * V::W, x);
+          else V::store_first(crow + v * V::W, lanes, x);
         }
       }
       return;
