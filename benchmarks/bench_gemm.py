@@ -163,7 +163,8 @@ def openblas_limited(n, method):
         wrong = [i["filepath"] for i in blas if i["num_threads"] != n]
         if wrong:
             raise RuntimeError(f"threadpoolctl could not limit {wrong} to {n} threads")
-        yield f"threadpoolctl.threadpool_limits({n}, user_api='blas') ({', '.join(i['internal_api'] + ' ' + i['version'] for i in blas)})"
+        libs = ", ".join(f"{i['internal_api']} {i['version']}, {i.get('architecture', '?')} kernels" for i in blas)
+        yield f"threadpoolctl.threadpool_limits({n}, user_api='blas') ({libs})"
 
 
 def fmt(x, spec):
@@ -244,6 +245,12 @@ def main():
         sys.exit(f"bench_gemm.py: no product matches --only {args.only!r}")
     print(header({"ember": f"{ember.__version__} ({ember.backends.cpu.capability()})", "numpy": np.__version__,
                   "torch": torch.__version__ if torch is not None else "not installed"}))
+    blas_arch = ({i.get("architecture") for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+                 if threadpoolctl else set())
+    if ember.backends.cpu.detected_capability() == "avx512" and blas_arch & {"Haswell", "Zen"}:
+        # OpenBLAS's DYNAMIC_ARCH takes its AVX2 kernels on CPUs it does not know (seen on Zen 5).
+        print(f"\nNote: OpenBLAS chose its {'/'.join(sorted(blas_arch))} (AVX2) kernels on this AVX-512 CPU; "
+              "OPENBLAS_CORETYPE=SkylakeX in the environment makes it use its AVX-512 ones.")
     for n in threads:
         bench_threads(n, products, args, method)
 
