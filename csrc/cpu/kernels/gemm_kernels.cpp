@@ -219,16 +219,18 @@ inline void kloop_6x16(int64_t kc, const double* __restrict& a, const double* __
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 // ---- SIMD micro-kernel: MR rows x NV vectors of accumulators ------------------------------
-// a: packed MR x kc panel (a[p*MR + r]); b: packed kc x NR panel (b[p*NR + j]).
+// a: packed MR x kc panel (a[p*MR + r]), or with kDirectA the matrix itself (a[r*lda + p], rows
+// contiguous along k; mr == MR); b: packed kc x NR panel (b[p*NR + j]).
 template <class V, int MR_, int NV>
 struct SimdKernel {
   using T = typename V::T;
   static constexpr int MR = MR_;
   static constexpr int NR = NV * V::W;
 
+  template <bool kDirectA = false>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* c,
                   int64_t ldc_row, int64_t ldc_col, int64_t mr, int64_t nr,
-                  const Epilogue<T>& ep) {
+                  const Epilogue<T>& ep, int64_t lda = 0) {
     typename V::reg acc[MR][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
@@ -243,10 +245,23 @@ struct SimdKernel {
         _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc_row + NR - 1), _MM_HINT_T0);
       }
     }
+    // One k step: NV vectors of B, MR broadcasts of A's column, MR x NV FMAs.
+    const auto step = [&](const T* ak, const T* bk) {
+      typename V::reg bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = V::load(bk + v * V::W);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const typename V::reg av = V::bcast(kDirectA ? ak + r * lda : ak + r);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
+      }
+    };
+    constexpr int64_t a_step = kDirectA ? 1 : MR;
 
     int64_t p = 0;
 #if defined(CPU_CAPABILITY_AVX2)
-    if constexpr (MR == 6 && NV == 2) {
+    if constexpr (MR == 6 && NV == 2 && !kDirectA) {
       kloop_6x16(kc, a, b, acc);
       p = kc / 4 * 4;
     }
@@ -254,31 +269,15 @@ struct SimdKernel {
     for (; p + 4 <= kc; p += 4) {
 #pragma GCC unroll 4
       for (int u = 0; u < 4; ++u) {
-        if (u % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
-        typename V::reg bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * V::W);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; ++r) {
-          const typename V::reg av = V::bcast(a + r);
-#pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
-        }
-        a += MR;
+        if (!kDirectA && u % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
+        step(a, b);
+        a += a_step;
         b += NR;
       }
     }
     for (; p < kc; ++p) {
-      typename V::reg bv[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * V::W);
-#pragma GCC unroll 16
-      for (int r = 0; r < MR; ++r) {
-        const typename V::reg av = V::bcast(a + r);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
-      }
-      a += MR;
+      step(a, b);
+      a += a_step;
       b += NR;
     }
 
@@ -334,17 +333,18 @@ struct LoopKernel {
   static constexpr int MR = MR_;
   static constexpr int NR = NR_;
 
+  template <bool kDirectA = false>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* c,
                   int64_t ldc_row, int64_t ldc_col, int64_t mr, int64_t nr,
-                  const Epilogue<T>& ep) {
+                  const Epilogue<T>& ep, int64_t lda = 0) {
     T acc[MR * NR];
     for (int i = 0; i < MR * NR; ++i) acc[i] = T(0);
     for (int64_t p = 0; p < kc; ++p) {
       for (int r = 0; r < MR; ++r) {
-        const T ar = a[r];
+        const T ar = kDirectA ? a[r * lda] : a[r];
         for (int j = 0; j < NR; ++j) acc[r * NR + j] += ar * b[j];
       }
-      a += MR;
+      a += kDirectA ? 1 : MR;
       b += NR;
     }
     update_tile_scalar(acc, NR, mr, nr, c, ldc_row, ldc_col, ep);
@@ -552,6 +552,10 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
   const int64_t mc_max = balanced_block(M, blk.mc, MR);
   const int64_t nc_max = balanced_block(N, blk.nc, NR);
   T* pa = static_cast<T*>(tl_pack_a.get(size_t(mc_max * kc_max + 64) * sizeof(T)));
+  // A with rows contiguous along k is read in place when C is at most a few micro-tiles wide:
+  // packing would then cost about as much as the products it feeds (each packed element serves
+  // at most four tiles). Only whole MR-row tiles; the rows left over are packed.
+  const bool direct_a = g.lda_col == 1 && ceil_div(N, NR) <= 4;
   T* pb = static_cast<T*>(tl_pack_b.get(size_t(nc_max * kc_max + 64) * sizeof(T)));
 
   for (int64_t jc = n0; jc < n1; jc += nc_max) {
@@ -564,7 +568,10 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
                      last && g.activation == GemmActivation::ReLU};
       for (int64_t ic = m0; ic < m1; ic += mc_max) {
         const int64_t mc = min_i64(mc_max, m1 - ic);
-        pack_block<MR>(pa, A + ic * g.lda_row + pc * g.lda_col, g.lda_row, g.lda_col, mc, kc);
+        const int64_t m_direct = direct_a ? mc / MR * MR : 0;  // rows of the block read in place
+        if (m_direct < mc)
+          pack_block<MR>(pa, A + (ic + m_direct) * g.lda_row + pc * g.lda_col, g.lda_row, g.lda_col,
+                         mc - m_direct, kc);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = min_i64(NR, nc - jr);
           const int64_t j = jc + jr;
@@ -572,8 +579,13 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
             const int64_t i = ic + ir;
             Epilogue<T> e = ep;
             if (last && bias) e.bias = bias + i * g.bias_row + j * g.bias_col;
-            Kern::run(kc, pa + ir * kc, pb + jr * kc, C + i * g.ldc_row + j * g.ldc_col,
-                      g.ldc_row, g.ldc_col, min_i64(MR, mc - ir), nr, e);
+            T* c = C + i * g.ldc_row + j * g.ldc_col;
+            if (ir < m_direct)
+              Kern::template run<true>(kc, A + i * g.lda_row + pc, pb + jr * kc, c, g.ldc_row, g.ldc_col,
+                                       MR, nr, e, g.lda_row);
+            else
+              Kern::run(kc, pa + (ir - m_direct) * kc, pb + jr * kc, c, g.ldc_row, g.ldc_col,
+                        min_i64(MR, mc - ir), nr, e);
           }
         }
       }
