@@ -663,7 +663,7 @@ void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
 // 12 x 32 fp32 / 12 x 16 fp64: 24 zmm accumulators of 32.
 using KernelF32 = SimdKernel<VecF32, 12, 2>;
 using KernelF64 = SimdKernel<VecF64, 12, 2>;
-constexpr Blocking kBlockF32{192, 144, 4096};
+constexpr Blocking kBlockF32{256, 144, 4096};
 constexpr Blocking kBlockF64{192, 96, 2048};
 #elif defined(CPU_CAPABILITY_AVX2)
 // 6 x 16 fp32 / 6 x 8 fp64: 12 ymm accumulators + 2 for B + 1 broadcast of 16 registers.
