@@ -306,6 +306,28 @@ def test_max_pool2d_ties_nan_and_minus_inf_pick_torchs_index(k, s, p, d, ceil, d
     np.testing.assert_array_equal(idx.numpy(), ridx)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hw", [(6, 70), (5, 35), (4, 64), (3, 2)])
+def test_max_pool2d_2x2_wide_rows_ties_and_nan(hw, dtype):
+    # The 2x2 stride-2 fast path takes sixteen outputs at a time: rows of 35 outputs (two whole
+    # groups and a tail), 17 (an odd input width: the last column is in no window), 32 and 1.
+    rng = np.random.default_rng(hw[1])
+    x = rng.integers(0, 3, (2, 3) + hw).astype(dtype)
+    x[0, 0][rng.random(hw) < 0.2] = np.nan
+    x[0, 1] = -np.inf
+    x[1, 2][rng.random(hw) < 0.5] = -np.inf
+    xe = ember.from_numpy(x)
+    y, idx = F.max_pool2d(xe, 2, 2, return_indices=True)
+    ry, ridx = np_max_pool_first(x, 2, 2, 0, 1, False)
+    np.testing.assert_array_equal(y.numpy(), ry)
+    np.testing.assert_array_equal(idx.numpy(), ridx)
+    # A non-contiguous view of the same values gives the same result.
+    xt = ember.from_numpy(np.ascontiguousarray(x.transpose(0, 1, 3, 2))).transpose(2, 3)
+    yt, it = F.max_pool2d(xt, 2, 2, return_indices=True)
+    np.testing.assert_array_equal(yt.numpy(), ry)
+    np.testing.assert_array_equal(it.numpy(), ridx)
+
+
 @pytest.mark.parametrize("k,s,p,d,ceil", POOL_GRID)
 def test_max_pool2d_matches_reference(k, s, p, d, ceil):
     x = RNG.standard_normal((2, 2, 7, 5))

@@ -86,12 +86,13 @@ EMBER_BINDINGS(nn) {
   });
 
   m.def("pool2d", [](int kind, const Tensor& x, Pair k, Pair s, Pair p, Pair d, bool ceil_mode,
-                     bool count_include_pad, int64_t divisor_override) {
+                     bool count_include_pad, int64_t divisor_override, bool need_indices) {
     std::pair<Tensor, Tensor> r;
     {
       py::gil_scoped_release nogil;
       EMBER_CHECK(kind >= 0 && kind <= 3, ValueError, "invalid pool kind ", kind);
-      r = pool2d_forward(PoolKind(kind), x, k, s, p, d, ceil_mode, count_include_pad, divisor_override);
+      r = pool2d_forward(PoolKind(kind), x, k, s, p, d, ceil_mode, count_include_pad, divisor_override,
+                         need_indices);
     }
     return py::make_tuple(r.first, opt(r.second));
   });

@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(kThreads) pool_forward_kernel(PoolKind kind, c
           }
         }
       y[i] = best;
-      indices[i] = bi;
+      if (indices) indices[i] = bi;
     } else {
       const AvgWindow win = avg_window(kind, p, oh, ow);
       if (win.h0 >= win.h1 || win.w0 >= win.w1) {

@@ -90,12 +90,12 @@ int64_t pooling_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, 
 std::pair<Tensor, Tensor> pool2d_forward(PoolKind kind, const Tensor& x, std::pair<int64_t, int64_t> kernel,
                                          std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> padding,
                                          std::pair<int64_t, int64_t> dilation, bool ceil_mode,
-                                         bool count_include_pad, int64_t divisor_override) {
+                                         bool count_include_pad, int64_t divisor_override, bool need_indices) {
   const Pool2dParams p =
       make_params(kind, x, kernel, stride, padding, dilation, ceil_mode, count_include_pad, divisor_override);
   const Shape os = out_shape(x, p);
   Tensor y = Tensor::empty(os, x.dtype(), x.device());
-  const bool with_idx = kind == PoolKind::Max || kind == PoolKind::AdaptiveMax;
+  const bool with_idx = need_indices && (kind == PoolKind::Max || kind == PoolKind::AdaptiveMax);
   Tensor idx = with_idx ? Tensor::empty(os, DType::Int64, x.device()) : Tensor();
   if (y.numel() == 0) return {y, idx};
   Tensor xc = x.contiguous();

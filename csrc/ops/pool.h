@@ -23,12 +23,14 @@ struct Pool2dParams {
 // torch's pooling_output_shape: ceil_mode windows must start inside the input or left padding.
 int64_t pooling_output_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dilation, bool ceil_mode);
 
-// Returns (output, indices); indices are defined for the max kinds only. `kernel` etc. are
+// Returns (output, indices); indices are defined for the max kinds only, and only when
+// need_indices (an inference-only forward skips writing them: eight bytes per output). `kernel` etc. are
 // (h, w) pairs; for the adaptive kinds `kernel` holds the output size.
 std::pair<Tensor, Tensor> pool2d_forward(PoolKind kind, const Tensor& x, std::pair<int64_t, int64_t> kernel,
                                          std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> padding,
                                          std::pair<int64_t, int64_t> dilation, bool ceil_mode,
-                                         bool count_include_pad, int64_t divisor_override);
+                                         bool count_include_pad, int64_t divisor_override,
+                                         bool need_indices = true);
 Tensor pool2d_backward(PoolKind kind, const Tensor& dy, const Tensor& x, const Tensor& indices,
                        std::pair<int64_t, int64_t> kernel, std::pair<int64_t, int64_t> stride,
                        std::pair<int64_t, int64_t> padding, std::pair<int64_t, int64_t> dilation, bool ceil_mode,

@@ -239,7 +239,7 @@ def _pair(v, name="kernel_size"):
 class _Pool2d(Function):
     @staticmethod
     def forward(ctx, x, args):
-        y, idx = _C.pool2d(args[0], x._c, *args[1:])
+        y, idx = _C.pool2d(args[0], x._c, *args[1:], True)
         ctx.args, ctx.x, ctx.idx = args, x._c, idx
         if idx is None:
             return _wrap(y)
@@ -257,7 +257,7 @@ def _pool(x, args, return_indices):
     if _needs_grad(x):
         out = _Pool2d.apply(x, args)
     else:
-        y, idx = _C.pool2d(args[0], x._c, *args[1:])
+        y, idx = _C.pool2d(args[0], x._c, *args[1:], builtins.bool(return_indices))
         out = _wrap(y) if idx is None else (_wrap(y), _wrap(idx))
     if isinstance(out, tuple) and not return_indices:
         return out[0]

@@ -6,7 +6,12 @@
 //  adaptive: rows [floor(oh*H/oH), ceil((oh+1)*H/oH)).
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
+
+#if defined(CPU_CAPABILITY_AVX512)
+#include <immintrin.h>
+#endif
 
 #include "core/parallel.h"
 #include "ops/pool.h"
@@ -34,7 +39,7 @@ void max_window(const T* x, int64_t W, int64_t h0, int64_t h1, int64_t dh, int64
     }
 done:
   *y = best;
-  *idx = bi;
+  if (idx) *idx = bi;
 }
 
 // max_pool2d over one plane, one output row at a time in two passes: first the maximum down each
@@ -66,7 +71,7 @@ void max_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict
       }
     }
     T* __restrict yr = yp + oh * oW;
-    int64_t* __restrict ir = ip + oh * oW;
+    int64_t* __restrict ir = ip ? ip + oh * oW : nullptr;
     for (int64_t ow = 0; ow < oW; ++ow) {
       int64_t w0 = ow * sW - pW;
       const int64_t w1 = std::min(w0 + (kW - 1) * dW + 1, W);
@@ -82,9 +87,163 @@ void max_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict
         bi = take ? i : bi;
       }
       yr[ow] = best;
-      ir[ow] = bi;
+      if (ip) ir[ow] = bi;
     }
   }
+}
+
+// max_pool2d 2x2, stride 2, no padding or dilation, every window inside the plane (the common
+// down-sampling layer): each output compares its four inputs in row-major order, so the first
+// maximum (or the first NaN) wins as in max_window; no column pass, and the loop vectorises.
+template <typename T>
+void max_pool_2x2_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict yp, int64_t* __restrict ip) {
+  const int64_t W = p.W, oW = p.oW;
+  for (int64_t oh = 0; oh < p.oH; ++oh) {
+    const T* __restrict r0 = xp + 2 * oh * W;
+    const T* __restrict r1 = r0 + W;
+    T* __restrict yr = yp + oh * oW;
+    const int64_t row0 = 2 * oh * W;
+    const auto later = [](T v, T best) { return (v > best) | ((v != v) & (best == best)); };
+    int64_t* __restrict ir = ip ? ip + oh * oW : nullptr;  // null: values only
+    int64_t ow = 0;
+#if defined(CPU_CAPABILITY_AVX512)
+    if constexpr (std::is_same_v<T, float>) {
+      // Sixteen outputs at a time: their 32 input columns of each row (masked loads past the
+      // row's end, which never touch that memory), split into even and odd columns.
+      alignas(64) int32_t even_idx[16], odd_idx[16], ramp[16];
+      for (int l = 0; l < 16; ++l) even_idx[l] = 2 * l, odd_idx[l] = 2 * l + 1, ramp[l] = 2 * l;
+      const __m512i ie = _mm512_load_si512(even_idx), io = _mm512_load_si512(odd_idx);
+      const __m512i lane2 = _mm512_load_si512(ramp);
+      const __m512i off1 = _mm512_set1_epi32(1), offW = _mm512_set1_epi32(int32_t(W));
+      const __m512i offW1 = _mm512_set1_epi32(int32_t(W + 1));
+      for (; ow < oW; ow += 16) {
+        const int64_t cnt = std::min<int64_t>(16, oW - ow), n2 = 2 * cnt;
+        const __mmask16 mlo = __mmask16(n2 >= 16 ? 0xFFFF : (1u << n2) - 1);
+        const __mmask16 mhi = __mmask16(n2 >= 32 ? 0xFFFF : n2 > 16 ? (1u << (n2 - 16)) - 1 : 0);
+        const __mmask16 mout = __mmask16(cnt >= 16 ? 0xFFFF : (1u << cnt) - 1);
+        const float* a = r0 + 2 * ow;
+        const float* b = r1 + 2 * ow;
+        const bool whole = cnt == 16;  // plain loads where they can be (faster than masked ones)
+        const __m512 a0 = whole ? _mm512_loadu_ps(a) : _mm512_maskz_loadu_ps(mlo, a);
+        const __m512 a1 = whole ? _mm512_loadu_ps(a + 16) : _mm512_maskz_loadu_ps(mhi, a + 16);
+        const __m512 b0 = whole ? _mm512_loadu_ps(b) : _mm512_maskz_loadu_ps(mlo, b);
+        const __m512 b1 = whole ? _mm512_loadu_ps(b + 16) : _mm512_maskz_loadu_ps(mhi, b + 16);
+        const __m512 v[4] = {_mm512_permutex2var_ps(a0, ie, a1), _mm512_permutex2var_ps(a0, io, a1),
+                             _mm512_permutex2var_ps(b0, ie, b1), _mm512_permutex2var_ps(b0, io, b1)};
+        const __m512i offs[4] = {_mm512_setzero_si512(), off1, offW, offW1};
+        __m512 best = v[0];
+        __m512i off = offs[0];
+        for (int k = 1; k < 4; ++k) {  // later(v[k], best), as the scalar loop below
+          const __mmask16 t = _mm512_cmp_ps_mask(v[k], best, _CMP_GT_OQ) |
+                              (_mm512_cmp_ps_mask(v[k], v[k], _CMP_UNORD_Q) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q));
+          best = _mm512_mask_blend_ps(t, best, v[k]);
+          off = _mm512_mask_blend_epi32(t, off, offs[k]);
+        }
+        _mm512_mask_storeu_ps(yr + ow, mout, best);
+        if (!ir) continue;
+        const __m512i rel = _mm512_add_epi32(off, lane2);  // index - (row0 + 2 * ow)
+        const __m512i base = _mm512_set1_epi64(row0 + 2 * ow);
+        // Masked forms: GCC 12's unmasked extract/convert trip -Wmaybe-uninitialized in its header.
+        const __m256i z4 = _mm256_setzero_si256();
+        const __m512i z8 = _mm512_setzero_si512();
+        const __m512i lo = _mm512_add_epi64(
+            base, _mm512_mask_cvtepi32_epi64(z8, 0xFF, _mm512_mask_extracti64x4_epi64(z4, 0xF, rel, 0)));
+        const __m512i hi = _mm512_add_epi64(
+            base, _mm512_mask_cvtepi32_epi64(z8, 0xFF, _mm512_mask_extracti64x4_epi64(z4, 0xF, rel, 1)));
+        _mm512_mask_storeu_epi64(ir + ow, __mmask8(mout), lo);
+        _mm512_mask_storeu_epi64(ir + ow + 8, __mmask8(mout >> 8), hi);
+      }
+    }
+#endif
+    for (; ow < oW; ++ow) {
+      const int64_t i0 = row0 + 2 * ow;
+      T best = r0[2 * ow];
+      int64_t bi = i0;
+      bool t = later(r0[2 * ow + 1], best);
+      best = t ? r0[2 * ow + 1] : best;
+      bi = t ? i0 + 1 : bi;
+      t = later(r1[2 * ow], best);
+      best = t ? r1[2 * ow] : best;
+      bi = t ? i0 + W : bi;
+      t = later(r1[2 * ow + 1], best);
+      best = t ? r1[2 * ow + 1] : best;
+      bi = t ? i0 + W + 1 : bi;
+      yr[ow] = best;
+      if (ir) ir[ow] = bi;
+    }
+  }
+}
+
+// The backward of max_pool_2x2_plane: every input of a window gets its output's gradient if it is
+// the window's maximum, else zero, so dx is written once without zeroing it first and without a
+// scatter; the columns and rows no window covers are zeroed. Returns false, having written
+// garbage, if some index is not inside its own window (the caller then zeroes and scatters).
+template <typename T>
+bool max_unpool_2x2_plane(const Pool2dParams& p, const T* __restrict gp, const int64_t* __restrict ip,
+                          T* __restrict xp) {
+  const int64_t W = p.W, oW = p.oW;
+  bool ok = true;
+  for (int64_t oh = 0; oh < p.oH; ++oh) {
+    T* __restrict r0 = xp + 2 * oh * W;
+    T* __restrict r1 = r0 + W;
+    const T* __restrict g = gp + oh * oW;
+    const int64_t* __restrict ir = ip + oh * oW;
+    const int64_t row0 = 2 * oh * W;
+    int64_t ow = 0;
+#if defined(CPU_CAPABILITY_AVX512)
+    if constexpr (std::is_same_v<T, float>) {
+      // Sixteen outputs at a time: each index relative to its window's corner (int32), one mask
+      // per window position, and the masked gradients interleaved into the two rows' 32 columns.
+      alignas(64) int32_t lo_idx[16], hi_idx[16], ramp[16];
+      for (int l = 0; l < 16; ++l) lo_idx[l] = (l % 2) * 16 + l / 2, hi_idx[l] = lo_idx[l] + 8, ramp[l] = 2 * l;
+      const __m512i ilo = _mm512_load_si512(lo_idx), ihi = _mm512_load_si512(hi_idx);
+      const __m512i lane2 = _mm512_load_si512(ramp);
+      const __m512i vW = _mm512_set1_epi32(int32_t(W)), vW1 = _mm512_set1_epi32(int32_t(W + 1));
+      const __m512i one = _mm512_set1_epi32(1);
+      for (; ow < oW; ow += 16) {
+        const int64_t cnt = std::min<int64_t>(16, oW - ow), n2 = 2 * cnt;
+        const __mmask16 mout = __mmask16(cnt >= 16 ? 0xFFFF : (1u << cnt) - 1);
+        const __mmask16 mlo = __mmask16(n2 >= 16 ? 0xFFFF : (1u << n2) - 1);
+        const __mmask16 mhi = __mmask16(n2 >= 32 ? 0xFFFF : n2 > 16 ? (1u << (n2 - 16)) - 1 : 0);
+        const __m512i base = _mm512_set1_epi64(row0 + 2 * ow);
+        const __m512i d0 = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(__mmask8(mout), ir + ow), base);
+        const __m512i d1 = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(__mmask8(mout >> 8), ir + ow + 8), base);
+        // Narrowed with saturation, so an index far outside the window cannot alias one inside.
+        const __m512i d = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtsepi64_epi32(d0)),
+                                             _mm512_cvtsepi64_epi32(d1), 1);
+        const __m512i rel = _mm512_sub_epi32(d, lane2);
+        const __m512 v = _mm512_maskz_loadu_ps(mout, g + ow);
+        const __mmask16 m0 = _mm512_cmpeq_epi32_mask(rel, _mm512_setzero_si512());
+        const __mmask16 m1 = _mm512_cmpeq_epi32_mask(rel, one);
+        const __mmask16 m2 = _mm512_cmpeq_epi32_mask(rel, vW), m3 = _mm512_cmpeq_epi32_mask(rel, vW1);
+        ok &= ((m0 | m1 | m2 | m3) & mout) == mout;
+        const __m512 e0 = _mm512_maskz_mov_ps(m0, v), o0 = _mm512_maskz_mov_ps(m1, v);
+        const __m512 e1 = _mm512_maskz_mov_ps(m2, v), o1 = _mm512_maskz_mov_ps(m3, v);
+        _mm512_mask_storeu_ps(r0 + 2 * ow, mlo, _mm512_permutex2var_ps(e0, ilo, o0));
+        _mm512_mask_storeu_ps(r0 + 2 * ow + 16, mhi, _mm512_permutex2var_ps(e0, ihi, o0));
+        _mm512_mask_storeu_ps(r1 + 2 * ow, mlo, _mm512_permutex2var_ps(e1, ilo, o1));
+        _mm512_mask_storeu_ps(r1 + 2 * ow + 16, mhi, _mm512_permutex2var_ps(e1, ihi, o1));
+      }
+    }
+#endif
+    for (; ow < oW; ++ow) {
+      const int64_t rel = ir[ow] - (row0 + 2 * ow);
+      const T v = g[ow];
+      ok &= (rel == 0) | (rel == 1) | (rel == W) | (rel == W + 1);
+      r0[2 * ow] = rel == 0 ? v : T(0);
+      r0[2 * ow + 1] = rel == 1 ? v : T(0);
+      r1[2 * ow] = rel == W ? v : T(0);
+      r1[2 * ow + 1] = rel == W + 1 ? v : T(0);
+    }
+    for (int64_t w = 2 * oW; w < W; ++w) r0[w] = r1[w] = T(0);
+  }
+  for (int64_t i = 2 * p.oH * W; i < p.H * W; ++i) xp[i] = T(0);
+  return ok;
+}
+
+inline bool is_plain_2x2_max(PoolKind kind, const Pool2dParams& p) {
+  return kind == PoolKind::Max && p.kH == 2 && p.kW == 2 && p.sH == 2 && p.sW == 2 && p.pH == 0 && p.pW == 0 &&
+         p.dH == 1 && p.dW == 1 && 2 * p.oH <= p.H && 2 * p.oW <= p.W;
 }
 
 // avg_pool2d over one plane in the same two passes: column sums (double) over the window's rows
@@ -130,6 +289,10 @@ void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_
       const T* xp = x + pl * HW;
       T* yp = y + pl * oHW;
       int64_t* ip = indices ? indices + pl * oHW : nullptr;
+      if (is_plain_2x2_max(kind, p)) {
+        max_pool_2x2_plane(p, xp, yp, ip);
+        continue;
+      }
       if (kind == PoolKind::Max && p.H <= INT32_MAX) {  // col_row holds row numbers as int32
         max_pool_plane(p, xp, yp, ip, col_max.data(), col_row.data());
         continue;
@@ -147,10 +310,10 @@ void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_
             const int64_t w1 = std::min(w0 + (p.kW - 1) * p.dW + 1, p.W);
             while (h0 < 0) h0 += p.dH;
             while (w0 < 0) w0 += p.dW;
-            max_window(xp, p.W, h0, h1, p.dH, w0, w1, p.dW, yp + o, ip + o);
+            max_window(xp, p.W, h0, h1, p.dH, w0, w1, p.dW, yp + o, ip ? ip + o : nullptr);
           } else if (kind == PoolKind::AdaptiveMax) {
             max_window(xp, p.W, start_index(oh, p.oH, p.H), end_index(oh, p.oH, p.H), 1,
-                       start_index(ow, p.oW, p.W), end_index(ow, p.oW, p.W), 1, yp + o, ip + o);
+                       start_index(ow, p.oW, p.W), end_index(ow, p.oW, p.W), 1, yp + o, ip ? ip + o : nullptr);
           } else {
             int64_t h0, h1, w0, w1, count;
             if (kind == PoolKind::Avg) {
@@ -187,6 +350,7 @@ void pool_backward(PoolKind kind, const Pool2dParams& p, const T* dy, const int6
     for (int64_t pl = a; pl < b; ++pl) {
       const T* gp = dy + pl * oHW;
       T* xp = dx + pl * HW;
+      if (is_plain_2x2_max(kind, p) && max_unpool_2x2_plane(p, gp, indices + pl * oHW, xp)) continue;
       for (int64_t i = 0; i < HW; ++i) xp[i] = 0;
       if (kind == PoolKind::Max || kind == PoolKind::AdaptiveMax) {
         const int64_t* ip = indices + pl * oHW;
