@@ -309,8 +309,9 @@ def test_max_pool2d_ties_nan_and_minus_inf_pick_torchs_index(k, s, p, d, ceil, d
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hw", [(6, 70), (5, 35), (4, 64), (3, 2)])
 def test_max_pool2d_2x2_wide_rows_ties_and_nan(hw, dtype):
-    # The 2x2 stride-2 fast path takes sixteen outputs at a time: rows of 35 outputs (two whole
-    # groups and a tail), 17 (an odd input width: the last column is in no window), 32 and 1.
+    # The 2x2 stride-2 fast path takes sixteen (AVX-512) or eight (AVX2) outputs at a time: rows
+    # of 35 outputs (whole groups and a tail), 17 (an odd input width: the last column is in no
+    # window), 32 and 1.
     rng = np.random.default_rng(hw[1])
     x = rng.integers(0, 3, (2, 3) + hw).astype(dtype)
     x[0, 0][rng.random(hw) < 0.2] = np.nan
@@ -326,6 +327,16 @@ def test_max_pool2d_2x2_wide_rows_ties_and_nan(hw, dtype):
     yt, it = F.max_pool2d(xt, 2, 2, return_indices=True)
     np.testing.assert_array_equal(yt.numpy(), ry)
     np.testing.assert_array_equal(it.numpy(), ridx)
+    # Backward writes dx directly: each output's gradient at its index, zero elsewhere (also in
+    # the rows and columns no window covers); negative zeros and NaNs pass through unchanged.
+    g = rng.standard_normal(ry.shape).astype(dtype)
+    g.reshape(-1)[::7] = -0.0
+    g.reshape(-1)[::11] = np.nan
+    xg = ember.from_numpy(x).requires_grad_(True)
+    F.max_pool2d(xg, 2, 2).backward(ember.from_numpy(g))
+    want = np.zeros(x.shape, dtype).reshape(6, -1)
+    np.put_along_axis(want, ridx.reshape(6, -1), g.reshape(6, -1), axis=1)
+    np.testing.assert_array_equal(xg.grad.numpy().reshape(6, -1).view(np.uint8), want.view(np.uint8))
 
 
 @pytest.mark.parametrize("k,s,p,d,ceil", POOL_GRID)

@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(CPU_CAPABILITY_AVX512)
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 #include <immintrin.h>
 #endif
 
@@ -92,6 +92,29 @@ void max_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict
   }
 }
 
+#if defined(CPU_CAPABILITY_AVX2)
+// In-lane shuffles leave 64-bit pairs in the order 0 2 1 3; this puts them back.
+inline __m256 fix_pairs(__m256 v) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+// x[0..16) -> the even and the odd elements, in order.
+inline void deinterleave(const float* x, __m256& even, __m256& odd) {
+  const __m256 a = _mm256_loadu_ps(x), b = _mm256_loadu_ps(x + 8);
+  even = fix_pairs(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+  odd = fix_pairs(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+// x[0..16) = even[0], odd[0], even[1], odd[1], ...
+inline void interleave(float* x, __m256 even, __m256 odd) {
+  const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+  _mm256_storeu_ps(x, _mm256_permute2f128_ps(lo, hi, 0x20));
+  _mm256_storeu_ps(x + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+// Two vectors of four all-ones / all-zeros 64-bit masks -> one vector of eight 32-bit masks.
+inline __m256 narrow_masks(__m256i lo, __m256i hi) {
+  return fix_pairs(_mm256_shuffle_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi), _MM_SHUFFLE(2, 0, 2, 0)));
+}
+#endif
+
 // max_pool2d 2x2, stride 2, no padding or dilation, every window inside the plane (the common
 // down-sampling layer): each output compares its four inputs in row-major order, so the first
 // maximum (or the first NaN) wins as in max_window; no column pass, and the loop vectorises.
@@ -154,6 +177,37 @@ void max_pool_2x2_plane(const Pool2dParams& p, const T* __restrict xp, T* __rest
         _mm512_mask_storeu_epi64(ir + ow + 8, __mmask8(mout >> 8), hi);
       }
     }
+#elif defined(CPU_CAPABILITY_AVX2)
+    if constexpr (std::is_same_v<T, float>) {
+      // Eight outputs at a time from their 16 input columns of each row (whole blocks only; the
+      // scalar loop below takes the rest). deinterleave() splits 16 columns into even and odd.
+      const __m256i off1 = _mm256_set1_epi32(1), offW = _mm256_set1_epi32(int32_t(W));
+      const __m256i offW1 = _mm256_set1_epi32(int32_t(W + 1));
+      const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+      for (; ow + 8 <= oW; ow += 8) {
+        __m256 v[4];
+        deinterleave(r0 + 2 * ow, v[0], v[1]);
+        deinterleave(r1 + 2 * ow, v[2], v[3]);
+        const __m256i offs[4] = {_mm256_setzero_si256(), off1, offW, offW1};
+        __m256 best = v[0];
+        __m256i off = offs[0];
+        for (int k = 1; k < 4; ++k) {  // later(v[k], best), as the scalar loop below
+          const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v[k], best, _CMP_GT_OQ),
+                                        _mm256_and_ps(_mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q),
+                                                      _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
+          best = _mm256_blendv_ps(best, v[k], t);
+          off = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(off), _mm256_castsi256_ps(offs[k]), t));
+        }
+        _mm256_storeu_ps(yr + ow, best);
+        if (!ir) continue;
+        const __m256i rel = _mm256_add_epi32(off, lane2);  // index - (row0 + 2 * ow)
+        const __m256i base = _mm256_set1_epi64x(row0 + 2 * ow);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(ir + ow),
+                            _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(rel))));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(ir + ow + 4),
+                            _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(rel, 1))));
+      }
+    }
 #endif
     for (; ow < oW; ++ow) {
       const int64_t i0 = row0 + 2 * ow;
@@ -209,8 +263,13 @@ bool max_unpool_2x2_plane(const Pool2dParams& p, const T* __restrict gp, const i
         const __m512i d0 = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(__mmask8(mout), ir + ow), base);
         const __m512i d1 = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(__mmask8(mout >> 8), ir + ow + 8), base);
         // Narrowed with saturation, so an index far outside the window cannot alias one inside.
-        const __m512i d = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtsepi64_epi32(d0)),
-                                             _mm512_cvtsepi64_epi32(d1), 1);
+        // Masked forms, as in the forward: GCC 12's unmasked ones trip -Wmaybe-uninitialized.
+        const __m256i z4 = _mm256_setzero_si256();
+        const __m512i d = _mm512_mask_inserti64x4(
+            _mm512_setzero_si512(), 0xFF,
+            _mm512_mask_inserti64x4(_mm512_setzero_si512(), 0xFF, _mm512_setzero_si512(),
+                                    _mm512_mask_cvtsepi64_epi32(z4, 0xFF, d0), 0),
+            _mm512_mask_cvtsepi64_epi32(z4, 0xFF, d1), 1);
         const __m512i rel = _mm512_sub_epi32(d, lane2);
         const __m512 v = _mm512_maskz_loadu_ps(mout, g + ow);
         const __mmask16 m0 = _mm512_cmpeq_epi32_mask(rel, _mm512_setzero_si512());
@@ -223,6 +282,29 @@ bool max_unpool_2x2_plane(const Pool2dParams& p, const T* __restrict gp, const i
         _mm512_mask_storeu_ps(r0 + 2 * ow + 16, mhi, _mm512_permutex2var_ps(e0, ihi, o0));
         _mm512_mask_storeu_ps(r1 + 2 * ow, mlo, _mm512_permutex2var_ps(e1, ilo, o1));
         _mm512_mask_storeu_ps(r1 + 2 * ow + 16, mhi, _mm512_permutex2var_ps(e1, ihi, o1));
+      }
+    }
+#elif defined(CPU_CAPABILITY_AVX2)
+    if constexpr (std::is_same_v<T, float>) {
+      // Eight outputs at a time (whole blocks): each index relative to its window's corner,
+      // compared in int64 (no narrowing, so no aliasing), one mask per window position; the
+      // masked gradients interleaved into the two rows' 16 columns.
+      const __m256i lane2_lo = _mm256_setr_epi64x(0, 2, 4, 6), lane2_hi = _mm256_setr_epi64x(8, 10, 12, 14);
+      const __m256i rels[4] = {_mm256_setzero_si256(), _mm256_set1_epi64x(1), _mm256_set1_epi64x(W),
+                               _mm256_set1_epi64x(W + 1)};
+      for (; ow + 8 <= oW; ow += 8) {
+        const __m256i base = _mm256_set1_epi64x(row0 + 2 * ow);
+        const __m256i d0 = _mm256_sub_epi64(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ir + ow)), _mm256_add_epi64(base, lane2_lo));
+        const __m256i d1 = _mm256_sub_epi64(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ir + ow + 4)), _mm256_add_epi64(base, lane2_hi));
+        __m256 m[4];
+        for (int k = 0; k < 4; ++k)  // the low halves of the eight 64-bit masks, in lane order
+          m[k] = narrow_masks(_mm256_cmpeq_epi64(d0, rels[k]), _mm256_cmpeq_epi64(d1, rels[k]));
+        ok &= _mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(m[0], m[1]), _mm256_or_ps(m[2], m[3]))) == 0xFF;
+        const __m256 v = _mm256_loadu_ps(g + ow);
+        interleave(r0 + 2 * ow, _mm256_and_ps(m[0], v), _mm256_and_ps(m[1], v));
+        interleave(r1 + 2 * ow, _mm256_and_ps(m[2], v), _mm256_and_ps(m[3], v));
       }
     }
 #endif
