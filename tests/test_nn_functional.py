@@ -306,6 +306,20 @@ def test_max_pool2d_ties_nan_and_minus_inf_pick_torchs_index(k, s, p, d, ceil, d
     np.testing.assert_array_equal(idx.numpy(), ridx)
 
 
+@pytest.mark.parametrize("k,s,p,d,ceil", [g for g in POOL_GRID if g[1] <= 2])
+def test_max_pool2d_wide_rows_ties_and_nan(k, s, p, d, ceil):
+    # Rows of 23-45 outputs: the float32 row pass takes eight outputs at a time (stride 1 or 2)
+    # between the padded edges, with the same tie and NaN rules as the scalar outputs around it.
+    rng = np.random.default_rng(k * 100 + s * 10 + p + d)
+    x = rng.integers(0, 3, (1, 3, 5, 45)).astype(np.float32)
+    x[0, 0][rng.random((5, 45)) < 0.15] = np.nan
+    x[0, 1][rng.random((5, 45)) < 0.7] = -np.inf
+    y, idx = F.max_pool2d(ember.from_numpy(x), k, s, p, d, ceil, return_indices=True)
+    ry, ridx = np_max_pool_first(x, k, s, p, d, ceil)
+    np.testing.assert_array_equal(y.numpy(), ry)
+    np.testing.assert_array_equal(idx.numpy(), ridx)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hw", [(6, 70), (5, 35), (4, 64), (3, 2)])
 def test_max_pool2d_2x2_wide_rows_ties_and_nan(hw, dtype):

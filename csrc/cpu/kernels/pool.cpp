@@ -42,6 +42,29 @@ done:
   if (idx) *idx = bi;
 }
 
+#if defined(CPU_CAPABILITY_AVX2) || defined(CPU_CAPABILITY_AVX512)
+// In-lane shuffles leave 64-bit pairs in the order 0 2 1 3; this puts them back.
+inline __m256 fix_pairs(__m256 v) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+// x[0..16) -> the even and the odd elements, in order.
+inline void deinterleave(const float* x, __m256& even, __m256& odd) {
+  const __m256 a = _mm256_loadu_ps(x), b = _mm256_loadu_ps(x + 8);
+  even = fix_pairs(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+  odd = fix_pairs(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+// x[0..16) = even[0], odd[0], even[1], odd[1], ...
+inline void interleave(float* x, __m256 even, __m256 odd) {
+  const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+  _mm256_storeu_ps(x, _mm256_permute2f128_ps(lo, hi, 0x20));
+  _mm256_storeu_ps(x + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+// Two vectors of four all-ones / all-zeros 64-bit masks -> one vector of eight 32-bit masks.
+inline __m256 narrow_masks(__m256i lo, __m256i hi) {
+  return fix_pairs(_mm256_shuffle_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi), _MM_SHUFFLE(2, 0, 2, 0)));
+}
+#endif
+
 // max_pool2d over one plane, one output row at a time in two passes: first the maximum down each
 // input column over the window's rows (contiguous, so it vectorises), with the row it came from;
 // then, for each output, the maximum of those column maxima across the window's columns. Ties and
@@ -72,7 +95,7 @@ void max_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict
     }
     T* __restrict yr = yp + oh * oW;
     int64_t* __restrict ir = ip ? ip + oh * oW : nullptr;
-    for (int64_t ow = 0; ow < oW; ++ow) {
+    const auto one_output = [&](int64_t ow) {
       int64_t w0 = ow * sW - pW;
       const int64_t w1 = std::min(w0 + (kW - 1) * dW + 1, W);
       while (w0 < 0) w0 += dW;
@@ -88,32 +111,60 @@ void max_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict
       }
       yr[ow] = best;
       if (ip) ir[ow] = bi;
+    };
+    int64_t ow = 0;
+#if defined(CPU_CAPABILITY_AVX2) || defined(CPU_CAPABILITY_AVX512)
+    if constexpr (std::is_same_v<T, float>) {
+      // Eight outputs at a time where their windows lie inside the row (stride 1 or 2, flat
+      // indices in int32): the same comparisons as one_output, lane by lane.
+      if ((sW == 1 || sW == 2) && p.H * W <= INT32_MAX) {
+        const int64_t lo = (pW + sW - 1) / sW;              // first ow with w0 >= 0
+        const int64_t room = W - 1 - (kW - 1) * dW + pW;     // hi: last ow whose window ends inside
+        const int64_t hi = room >= 0 ? room / sW : -1;
+        for (; ow < lo && ow < oW; ++ow) one_output(ow);
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i vW = _mm256_set1_epi32(int32_t(W));
+        for (; ow + 8 <= std::min(hi + 1, oW); ow += 8) {
+          const int64_t w0 = ow * sW - pW;
+          const __m256i wl = _mm256_add_epi32(_mm256_set1_epi32(int32_t(w0)),
+                                              _mm256_mullo_epi32(lane, _mm256_set1_epi32(int32_t(sW))));
+          __m256 best = _mm256_set1_ps(-INFINITY);
+          __m256i bi = _mm256_add_epi32(_mm256_set1_epi32(int32_t(h0 * W)), wl);
+          for (int64_t k = 0; k < kW; ++k) {
+            const int64_t w = w0 + k * dW;
+            __m256 v, rows;
+            if (sW == 1) {
+              v = _mm256_loadu_ps(col_max + w);
+              rows = _mm256_loadu_ps(reinterpret_cast<const float*>(col_row + w));
+            } else {
+              __m256 odd;
+              deinterleave(col_max + w, v, odd);
+              deinterleave(reinterpret_cast<const float*>(col_row + w), rows, odd);
+            }
+            const __m256i i = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_castps_si256(rows), vW),
+                                               _mm256_add_epi32(wl, _mm256_set1_epi32(int32_t(k * dW))));
+            const __m256 before = _mm256_castsi256_ps(_mm256_cmpgt_epi32(bi, i));
+            const __m256 nan_v = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+            const __m256 take = _mm256_or_ps(
+                _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_EQ_OQ), before)),
+                _mm256_and_ps(nan_v, _mm256_or_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q), before)));
+            best = _mm256_blendv_ps(best, v, take);
+            bi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bi), _mm256_castsi256_ps(i), take));
+          }
+          _mm256_storeu_ps(yr + ow, best);
+          if (ir) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(ir + ow), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(bi)));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(ir + ow + 4),
+                                _mm256_cvtepi32_epi64(_mm256_extracti128_si256(bi, 1)));
+          }
+        }
+      }
     }
+#endif
+    for (; ow < oW; ++ow) one_output(ow);
   }
 }
 
-#if defined(CPU_CAPABILITY_AVX2)
-// In-lane shuffles leave 64-bit pairs in the order 0 2 1 3; this puts them back.
-inline __m256 fix_pairs(__m256 v) {
-  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-// x[0..16) -> the even and the odd elements, in order.
-inline void deinterleave(const float* x, __m256& even, __m256& odd) {
-  const __m256 a = _mm256_loadu_ps(x), b = _mm256_loadu_ps(x + 8);
-  even = fix_pairs(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
-  odd = fix_pairs(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
-}
-// x[0..16) = even[0], odd[0], even[1], odd[1], ...
-inline void interleave(float* x, __m256 even, __m256 odd) {
-  const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
-  _mm256_storeu_ps(x, _mm256_permute2f128_ps(lo, hi, 0x20));
-  _mm256_storeu_ps(x + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-}
-// Two vectors of four all-ones / all-zeros 64-bit masks -> one vector of eight 32-bit masks.
-inline __m256 narrow_masks(__m256i lo, __m256i hi) {
-  return fix_pairs(_mm256_shuffle_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi), _MM_SHUFFLE(2, 0, 2, 0)));
-}
-#endif
 
 // max_pool2d 2x2, stride 2, no padding or dilation, every window inside the plane (the common
 // down-sampling layer): each output compares its four inputs in row-major order, so the first
@@ -364,7 +415,8 @@ template <typename T>
 void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_t* indices) {
   const int64_t HW = p.H * p.W, oHW = p.oH * p.oW;
   parallel_for(0, p.planes, std::max<int64_t>(1, 4096 / std::max<int64_t>(HW, 1)), [&](int64_t a, int64_t b) {
-    std::vector<T> col_max(kind == PoolKind::Max ? size_t(p.W) : 0);
+    // 16 spare entries: the stride-2 vector loads in max_pool_plane read one past the row.
+    std::vector<T> col_max(kind == PoolKind::Max ? size_t(p.W) + 16 : 0);
     std::vector<int32_t> col_row(col_max.size());
     std::vector<double> col_sum(kind == PoolKind::Avg ? size_t(p.W) : 0);
     for (int64_t pl = a; pl < b; ++pl) {
