@@ -4,6 +4,7 @@
 //  avg: window [oh*S - P, min(that + K, H + P)) sets the count_include_pad divisor, then is
 //       clipped to the input.
 //  adaptive: rows [floor(oh*H/oH), ceil((oh+1)*H/oH)).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -230,15 +231,16 @@ void max_pool_2x2_plane(const Pool2dParams& p, const T* __restrict xp, T* __rest
     }
 #elif defined(CPU_CAPABILITY_AVX2)
     if constexpr (std::is_same_v<T, float>) {
-      // Eight outputs at a time from their 16 input columns of each row (whole blocks only; the
-      // scalar loop below takes the rest). deinterleave() splits 16 columns into even and odd.
+      // Eight outputs at a time from their 16 input columns of each row a, b; deinterleave()
+      // splits them into even and odd columns. The last, partial group goes through copies
+      // padded to 16 columns (narrow planes, 7 or 14 outputs a row, are common).
       const __m256i off1 = _mm256_set1_epi32(1), offW = _mm256_set1_epi32(int32_t(W));
       const __m256i offW1 = _mm256_set1_epi32(int32_t(W + 1));
       const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
-      for (; ow + 8 <= oW; ow += 8) {
+      const auto group = [&](const float* a, const float* b, float* y, int64_t* idx, int64_t first) {
         __m256 v[4];
-        deinterleave(r0 + 2 * ow, v[0], v[1]);
-        deinterleave(r1 + 2 * ow, v[2], v[3]);
+        deinterleave(a, v[0], v[1]);
+        deinterleave(b, v[2], v[3]);
         const __m256i offs[4] = {_mm256_setzero_si256(), off1, offW, offW1};
         __m256 best = v[0];
         __m256i off = offs[0];
@@ -249,14 +251,26 @@ void max_pool_2x2_plane(const Pool2dParams& p, const T* __restrict xp, T* __rest
           best = _mm256_blendv_ps(best, v[k], t);
           off = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(off), _mm256_castsi256_ps(offs[k]), t));
         }
-        _mm256_storeu_ps(yr + ow, best);
-        if (!ir) continue;
-        const __m256i rel = _mm256_add_epi32(off, lane2);  // index - (row0 + 2 * ow)
-        const __m256i base = _mm256_set1_epi64x(row0 + 2 * ow);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(ir + ow),
+        _mm256_storeu_ps(y, best);
+        if (!idx) return;
+        const __m256i rel = _mm256_add_epi32(off, lane2);  // index - first
+        const __m256i base = _mm256_set1_epi64x(first);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx),
                             _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(rel))));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(ir + ow + 4),
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + 4),
                             _mm256_add_epi64(base, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(rel, 1))));
+      };
+      for (; ow + 8 <= oW; ow += 8) group(r0 + 2 * ow, r1 + 2 * ow, yr + ow, ir ? ir + ow : nullptr, row0 + 2 * ow);
+      if (ow < oW) {
+        const int64_t cnt = oW - ow;
+        float a[16] = {}, b[16] = {}, y[8];
+        int64_t idx[8];
+        std::copy(r0 + 2 * ow, r0 + 2 * (ow + cnt), a);
+        std::copy(r1 + 2 * ow, r1 + 2 * (ow + cnt), b);
+        group(a, b, y, ir ? idx : nullptr, row0 + 2 * ow);
+        std::copy(y, y + cnt, yr + ow);
+        if (ir) std::copy(idx, idx + cnt, ir + ow);
+        ow = oW;
       }
     }
 #endif
@@ -337,25 +351,38 @@ bool max_unpool_2x2_plane(const Pool2dParams& p, const T* __restrict gp, const i
     }
 #elif defined(CPU_CAPABILITY_AVX2)
     if constexpr (std::is_same_v<T, float>) {
-      // Eight outputs at a time (whole blocks): each index relative to its window's corner,
-      // compared in int64 (no narrowing, so no aliasing), one mask per window position; the
-      // masked gradients interleaved into the two rows' 16 columns.
+      // Eight outputs at a time: each index relative to its window's corner, compared in int64
+      // (no narrowing, so no aliasing), one mask per window position; the masked gradients
+      // interleaved into the two rows' 16 columns a, b. The last, partial group goes through
+      // copies padded to eight outputs (gradient 0 at the window's corner).
       const __m256i lane2_lo = _mm256_setr_epi64x(0, 2, 4, 6), lane2_hi = _mm256_setr_epi64x(8, 10, 12, 14);
       const __m256i rels[4] = {_mm256_setzero_si256(), _mm256_set1_epi64x(1), _mm256_set1_epi64x(W),
                                _mm256_set1_epi64x(W + 1)};
-      for (; ow + 8 <= oW; ow += 8) {
-        const __m256i base = _mm256_set1_epi64x(row0 + 2 * ow);
-        const __m256i d0 = _mm256_sub_epi64(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ir + ow)), _mm256_add_epi64(base, lane2_lo));
-        const __m256i d1 = _mm256_sub_epi64(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ir + ow + 4)), _mm256_add_epi64(base, lane2_hi));
+      const auto group = [&](const float* gv, const int64_t* idx, float* a, float* b, int64_t first) {
+        const __m256i base = _mm256_set1_epi64x(first);
+        const __m256i d0 = _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)),
+                                            _mm256_add_epi64(base, lane2_lo));
+        const __m256i d1 = _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + 4)),
+                                            _mm256_add_epi64(base, lane2_hi));
         __m256 m[4];
         for (int k = 0; k < 4; ++k)  // the low halves of the eight 64-bit masks, in lane order
           m[k] = narrow_masks(_mm256_cmpeq_epi64(d0, rels[k]), _mm256_cmpeq_epi64(d1, rels[k]));
         ok &= _mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(m[0], m[1]), _mm256_or_ps(m[2], m[3]))) == 0xFF;
-        const __m256 v = _mm256_loadu_ps(g + ow);
-        interleave(r0 + 2 * ow, _mm256_and_ps(m[0], v), _mm256_and_ps(m[1], v));
-        interleave(r1 + 2 * ow, _mm256_and_ps(m[2], v), _mm256_and_ps(m[3], v));
+        const __m256 v = _mm256_loadu_ps(gv);
+        interleave(a, _mm256_and_ps(m[0], v), _mm256_and_ps(m[1], v));
+        interleave(b, _mm256_and_ps(m[2], v), _mm256_and_ps(m[3], v));
+      };
+      for (; ow + 8 <= oW; ow += 8) group(g + ow, ir + ow, r0 + 2 * ow, r1 + 2 * ow, row0 + 2 * ow);
+      if (ow < oW) {
+        const int64_t cnt = oW - ow;
+        float gv[8] = {}, a[16], b[16];
+        int64_t idx[8];
+        for (int64_t l = 0; l < 8; ++l) idx[l] = l < cnt ? ir[ow + l] : row0 + 2 * (ow + l);
+        std::copy(g + ow, g + ow + cnt, gv);
+        group(gv, idx, a, b, row0 + 2 * ow);
+        std::copy(a, a + 2 * cnt, r0 + 2 * ow);
+        std::copy(b, b + 2 * cnt, r1 + 2 * ow);
+        ow = oW;
       }
     }
 #endif
