@@ -438,6 +438,37 @@ void avg_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict
   }
 }
 
+// The backward of avg_pool_plane, in its two passes transposed: for each output row, the
+// gradient every input column gets from the row's windows (each output's gradient over its
+// divisor, summed where windows overlap), then that row added to each input row the windows
+// cover (contiguous, so it vectorises). dx starts zeroed.
+template <typename T>
+void avg_unpool_plane(const Pool2dParams& p, const T* __restrict gp, T* __restrict xp, T* __restrict row_g) {
+  const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW, pW = p.pW;
+  for (int64_t oh = 0; oh < p.oH; ++oh) {
+    int64_t h0 = oh * p.sH - p.pH, h1 = std::min(h0 + p.kH, p.H + p.pH);
+    const int64_t rows_padded = h1 - h0;
+    h0 = std::max<int64_t>(h0, 0), h1 = std::min(h1, p.H);
+    if (h0 >= h1) continue;
+    for (int64_t w = 0; w < W; ++w) row_g[w] = T(0);
+    const T* __restrict g = gp + oh * oW;
+    for (int64_t ow = 0; ow < oW; ++ow) {
+      int64_t w0 = ow * sW - pW, w1 = std::min(w0 + kW, W + pW);
+      const int64_t pool_size = rows_padded * (w1 - w0);
+      w0 = std::max<int64_t>(w0, 0), w1 = std::min(w1, W);
+      if (w0 >= w1) continue;
+      const int64_t count = p.divisor_override ? p.divisor_override
+                            : p.count_include_pad ? pool_size : (h1 - h0) * (w1 - w0);
+      const T v = T(double(g[ow]) / double(count));
+      for (int64_t w = w0; w < w1; ++w) row_g[w] += v;
+    }
+    for (int64_t h = h0; h < h1; ++h) {
+      T* __restrict xr = xp + h * W;
+      for (int64_t w = 0; w < W; ++w) xr[w] += row_g[w];
+    }
+  }
+}
+
 template <typename T>
 void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_t* indices) {
   const int64_t HW = p.H * p.W, oHW = p.oH * p.oW;
@@ -508,6 +539,7 @@ template <typename T>
 void pool_backward(PoolKind kind, const Pool2dParams& p, const T* dy, const int64_t* indices, T* dx) {
   const int64_t HW = p.H * p.W, oHW = p.oH * p.oW;
   parallel_for(0, p.planes, std::max<int64_t>(1, 4096 / std::max<int64_t>(HW, 1)), [&](int64_t a, int64_t b) {
+    std::vector<T> row_g(kind == PoolKind::Avg ? size_t(p.W) : 0);
     for (int64_t pl = a; pl < b; ++pl) {
       const T* gp = dy + pl * oHW;
       T* xp = dx + pl * HW;
@@ -516,6 +548,10 @@ void pool_backward(PoolKind kind, const Pool2dParams& p, const T* dy, const int6
       if (kind == PoolKind::Max || kind == PoolKind::AdaptiveMax) {
         const int64_t* ip = indices + pl * oHW;
         for (int64_t o = 0; o < oHW; ++o) xp[ip[o]] += gp[o];
+        continue;
+      }
+      if (kind == PoolKind::Avg) {
+        avg_unpool_plane(p, gp, xp, row_g.data());
         continue;
       }
       for (int64_t oh = 0; oh < p.oH; ++oh)
