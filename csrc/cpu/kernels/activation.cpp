@@ -50,6 +50,18 @@ inline double tanh_t(double x) { return std::tanh(x); }
 // Phi(x), the standard normal CDF, as 0.5 erfc(-x / sqrt 2): accurate in the lower tail too.
 inline float normal_cdf(float x) { return 0.5f * vec_math::erfc_f32(x * -0.70710678118654752440f); }
 inline double normal_cdf(double x) { return 0.5 * std::erfc(x * -0.70710678118654752440); }
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+// Phi(x) and the normal density phi(x) = exp(-x^2 / 2) / sqrt(2 pi); in float32 from one exp.
+inline float normal_cdf_pdf(float x, float& pdf) {
+  float gauss;
+  const float cdf = 0.5f * vec_math::erfc_gauss_f32(x * -0.70710678118654752440f, &gauss);
+  pdf = float(kInvSqrt2Pi) * gauss;
+  return cdf;
+}
+inline double normal_cdf_pdf(double x, double& pdf) {
+  pdf = kInvSqrt2Pi * std::exp(-0.5 * x * x);
+  return normal_cdf(x);
+}
 
 // Stable for large |x| (never exponentiates a large positive number), and branch-free.
 template <typename T> inline T sigmoid(T x) {
@@ -60,7 +72,6 @@ template <typename T> inline T sigmoid(T x) {
 template <typename T> inline T softplus1(T x) { return x > T(20) ? x : std::log1p(exp_t(x)); }
 
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
 template <typename T>
 void forward(ActOp op, const LoopPlan<2>& plan, char* out, char* in, double p0, double p1, double p2) {
@@ -112,8 +123,8 @@ void backward(ActOp op, const LoopPlan<3>& plan, char* dx, char* gr, char* in, d
       });
     case ActOp::Gelu:
       return map2<T>(plan, dx, gr, in, [](T g, T x) {
-        const T cdf = normal_cdf(x);
-        const T pdf = T(kInvSqrt2Pi) * exp_t(T(-0.5) * x * x);
+        T pdf;
+        const T cdf = normal_cdf_pdf(x, pdf);
         return g * (cdf + x * pdf);
       });
     case ActOp::GeluTanh:

@@ -217,8 +217,9 @@ inline float tanh_f32(float x) {
 // looser than the functions above; ember.erf itself stays on libm. |x| < 0.5: 1 - x P(x^2);
 // beyond: exp(-x^2) R(1 / (1 + 0.4 |x|)) (coefficients fitted to erfc(t) e^(t^2) on [0.5, 10.1]),
 // with x^2 split exactly into hi + lo so that exp(-x^2) keeps its accuracy in the tail, and
-// erfc(x) = 2 - erfc(-x) for x < 0.
-inline float erfc_f32(float x) {
+// erfc(x) = 2 - erfc(-x) for x < 0. *gauss gets the exp(-x^2) it computes on the way (|x| capped
+// at 10.1), which GELU's gradient needs too.
+inline float erfc_gauss_f32(float x, float* gauss) {
   const float ax = x < 0.0f ? -x : x;
   const float z2 = x * x;
   float p = 4.727945197373629e-3f;
@@ -242,11 +243,18 @@ inline float erfc_f32(float x) {
   r = r * z + 2.3360194265842438e-1f;
   r = r * z + 2.2488267719745636e-1f;
   r = r * z + 3.398254921194166e-5f;
-  float big = exp_f32(-hi) * (1.0f - lo) * r;
+  const float g = exp_f32(-hi) * (1.0f - lo);
+  *gauss = g;
+  float big = g * r;
   big = ax > 10.1f ? 0.0f : big;
   big = x < 0.0f ? 2.0f - big : big;
   const float y = ax < 0.5f ? small : big;
   return x != x ? x : y;
+}
+
+inline float erfc_f32(float x) {
+  float unused;
+  return erfc_gauss_f32(x, &unused);
 }
 
 }  // namespace vec_math
