@@ -406,15 +406,31 @@ inline bool is_plain_2x2_max(PoolKind kind, const Pool2dParams& p) {
          p.dH == 1 && p.dW == 1 && 2 * p.oH <= p.H && 2 * p.oW <= p.W;
 }
 
+// One dimension of an avg_pool2d window: output o covers [o*s - pad, min(that + k, n + pad)),
+// which sets the padded extent returned; [a, b) is that range clipped to the input.
+inline int64_t avg_span(int64_t o, int64_t s, int64_t pad, int64_t k, int64_t n, int64_t& a, int64_t& b) {
+  a = o * s - pad;
+  b = std::min(a + k, n + pad);
+  const int64_t padded = b - a;
+  a = std::max<int64_t>(a, 0), b = std::min(b, n);
+  return padded;
+}
+
+// torch's avg_pool2d divisor for a window of padded extent rows_padded x cols_padded whose
+// clipped extent is rows x cols.
+inline int64_t avg_divisor(const Pool2dParams& p, int64_t rows_padded, int64_t cols_padded, int64_t rows,
+                           int64_t cols) {
+  return p.divisor_override ? p.divisor_override : p.count_include_pad ? rows_padded * cols_padded : rows * cols;
+}
+
 // avg_pool2d over one plane in the same two passes: column sums (double) over the window's rows
 // clipped to the input, then each output's sum across its clipped columns over torch's divisor.
 template <typename T>
 void avg_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict yp, double* __restrict col_sum) {
-  const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW, pW = p.pW;
+  const int64_t W = p.W, oW = p.oW;
   for (int64_t oh = 0; oh < p.oH; ++oh) {
-    int64_t h0 = oh * p.sH - p.pH, h1 = std::min(h0 + p.kH, p.H + p.pH);
-    const int64_t rows_padded = h1 - h0;
-    h0 = std::max<int64_t>(h0, 0), h1 = std::min(h1, p.H);
+    int64_t h0, h1;
+    const int64_t rows_padded = avg_span(oh, p.sH, p.pH, p.kH, p.H, h0, h1);
     for (int64_t w = 0; w < W; ++w) col_sum[w] = 0;
     for (int64_t h = h0; h < h1; ++h) {
       const T* __restrict xr = xp + h * W;
@@ -422,15 +438,13 @@ void avg_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict
     }
     T* __restrict yr = yp + oh * oW;
     for (int64_t ow = 0; ow < oW; ++ow) {
-      int64_t w0 = ow * sW - pW, w1 = std::min(w0 + kW, W + pW);
-      const int64_t pool_size = rows_padded * (w1 - w0);
-      w0 = std::max<int64_t>(w0, 0), w1 = std::min(w1, W);
+      int64_t w0, w1;
+      const int64_t cols_padded = avg_span(ow, p.sW, p.pW, p.kW, W, w0, w1);
       if (h0 >= h1 || w0 >= w1) {
         yr[ow] = 0;
         continue;
       }
-      const int64_t count = p.divisor_override ? p.divisor_override
-                            : p.count_include_pad ? pool_size : (h1 - h0) * (w1 - w0);
+      const int64_t count = avg_divisor(p, rows_padded, cols_padded, h1 - h0, w1 - w0);
       double sum = 0;
       for (int64_t w = w0; w < w1; ++w) sum += col_sum[w];
       yr[ow] = T(sum / double(count));
@@ -444,21 +458,18 @@ void avg_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict
 // cover (contiguous, so it vectorises). dx starts zeroed.
 template <typename T>
 void avg_unpool_plane(const Pool2dParams& p, const T* __restrict gp, T* __restrict xp, T* __restrict row_g) {
-  const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW, pW = p.pW;
+  const int64_t W = p.W, oW = p.oW;
   for (int64_t oh = 0; oh < p.oH; ++oh) {
-    int64_t h0 = oh * p.sH - p.pH, h1 = std::min(h0 + p.kH, p.H + p.pH);
-    const int64_t rows_padded = h1 - h0;
-    h0 = std::max<int64_t>(h0, 0), h1 = std::min(h1, p.H);
+    int64_t h0, h1;
+    const int64_t rows_padded = avg_span(oh, p.sH, p.pH, p.kH, p.H, h0, h1);
     if (h0 >= h1) continue;
     for (int64_t w = 0; w < W; ++w) row_g[w] = T(0);
     const T* __restrict g = gp + oh * oW;
     for (int64_t ow = 0; ow < oW; ++ow) {
-      int64_t w0 = ow * sW - pW, w1 = std::min(w0 + kW, W + pW);
-      const int64_t pool_size = rows_padded * (w1 - w0);
-      w0 = std::max<int64_t>(w0, 0), w1 = std::min(w1, W);
+      int64_t w0, w1;
+      const int64_t cols_padded = avg_span(ow, p.sW, p.pW, p.kW, W, w0, w1);
       if (w0 >= w1) continue;
-      const int64_t count = p.divisor_override ? p.divisor_override
-                            : p.count_include_pad ? pool_size : (h1 - h0) * (w1 - w0);
+      const int64_t count = avg_divisor(p, rows_padded, cols_padded, h1 - h0, w1 - w0);
       const T v = T(double(g[ow]) / double(count));
       for (int64_t w = w0; w < w1; ++w) row_g[w] += v;
     }
@@ -506,21 +517,10 @@ void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_
           } else if (kind == PoolKind::AdaptiveMax) {
             max_window(xp, p.W, start_index(oh, p.oH, p.H), end_index(oh, p.oH, p.H), 1,
                        start_index(ow, p.oW, p.W), end_index(ow, p.oW, p.W), 1, yp + o, ip ? ip + o : nullptr);
-          } else {
-            int64_t h0, h1, w0, w1, count;
-            if (kind == PoolKind::Avg) {
-              h0 = oh * p.sH - p.pH, w0 = ow * p.sW - p.pW;
-              h1 = std::min(h0 + p.kH, p.H + p.pH), w1 = std::min(w0 + p.kW, p.W + p.pW);
-              const int64_t pool_size = (h1 - h0) * (w1 - w0);
-              h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
-              h1 = std::min(h1, p.H), w1 = std::min(w1, p.W);
-              count = p.divisor_override ? p.divisor_override
-                      : p.count_include_pad ? pool_size : (h1 - h0) * (w1 - w0);
-            } else {
-              h0 = start_index(oh, p.oH, p.H), h1 = end_index(oh, p.oH, p.H);
-              w0 = start_index(ow, p.oW, p.W), w1 = end_index(ow, p.oW, p.W);
-              count = (h1 - h0) * (w1 - w0);
-            }
+          } else {  // AdaptiveAvg (Avg took avg_pool_plane above)
+            const int64_t h0 = start_index(oh, p.oH, p.H), h1 = end_index(oh, p.oH, p.H);
+            const int64_t w0 = start_index(ow, p.oW, p.W), w1 = end_index(ow, p.oW, p.W);
+            const int64_t count = (h1 - h0) * (w1 - w0);
             if (h0 >= h1 || w0 >= w1) {
               yp[o] = 0;
               continue;
@@ -554,22 +554,11 @@ void pool_backward(PoolKind kind, const Pool2dParams& p, const T* dy, const int6
         avg_unpool_plane(p, gp, xp, row_g.data());
         continue;
       }
-      for (int64_t oh = 0; oh < p.oH; ++oh)
+      for (int64_t oh = 0; oh < p.oH; ++oh)  // AdaptiveAvg
         for (int64_t ow = 0; ow < p.oW; ++ow) {
-          int64_t h0, h1, w0, w1, count;
-          if (kind == PoolKind::Avg) {
-            h0 = oh * p.sH - p.pH, w0 = ow * p.sW - p.pW;
-            h1 = std::min(h0 + p.kH, p.H + p.pH), w1 = std::min(w0 + p.kW, p.W + p.pW);
-            const int64_t pool_size = (h1 - h0) * (w1 - w0);
-            h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
-            h1 = std::min(h1, p.H), w1 = std::min(w1, p.W);
-            count = p.divisor_override ? p.divisor_override
-                    : p.count_include_pad ? pool_size : (h1 - h0) * (w1 - w0);
-          } else {
-            h0 = start_index(oh, p.oH, p.H), h1 = end_index(oh, p.oH, p.H);
-            w0 = start_index(ow, p.oW, p.W), w1 = end_index(ow, p.oW, p.W);
-            count = (h1 - h0) * (w1 - w0);
-          }
+          const int64_t h0 = start_index(oh, p.oH, p.H), h1 = end_index(oh, p.oH, p.H);
+          const int64_t w0 = start_index(ow, p.oW, p.W), w1 = end_index(ow, p.oW, p.W);
+          const int64_t count = (h1 - h0) * (w1 - w0);
           if (h0 >= h1 || w0 >= w1) continue;
           const T g = T(double(gp[oh * p.oW + ow]) / double(count));
           for (int64_t h = h0; h < h1; ++h)
