@@ -187,6 +187,33 @@ def test_batch_norm_matches_reference(shape, training):
                                                     training=training), (t64(x), t64(w), t64(b)))
 
 
+@pytest.mark.parametrize("plane", [1, 7, 15, 16, 17, 64, 196, 255, 256, 257, 784])
+def test_batch_norm_float32_matches_float64_reference_for_every_plane_size(plane):
+    # float32 sums run in vector lanes over blocks of up to 256 elements of each (n, c) plane, with
+    # the last plane % 16 elements added one by one: these sizes take every branch of that loop.
+    # The offset of 50 checks that the statistics are taken around a shift, not from raw sums.
+    x = (RNG.standard_normal((5, 3, plane)) * 2 + 50).astype(np.float32)
+    dy = RNG.standard_normal(x.shape).astype(np.float32)
+    w, b = RNG.uniform(0.5, 2, 3), RNG.standard_normal(3)
+    xt = ember.tensor(x, requires_grad=True)
+    wt = ember.tensor(w.astype(np.float32), requires_grad=True)
+    bt = ember.tensor(b.astype(np.float32), requires_grad=True)
+    y = F.batch_norm(xt, None, None, wt, bt, training=True)
+    y.backward(ember.tensor(dy))
+    xd, gd = x.astype(np.float64), dy.astype(np.float64)
+    mean, var = xd.mean((0, 2), keepdims=True), xd.var((0, 2), keepdims=True)
+    xhat = (xd - mean) / np.sqrt(var + 1e-5)
+    ref = xhat * w.reshape(1, 3, 1) + b.reshape(1, 3, 1)
+    n = x.size // 3
+    dxhat = gd * w.reshape(1, 3, 1)
+    dx = (dxhat - dxhat.mean((0, 2), keepdims=True) - xhat * (dxhat * xhat).mean((0, 2), keepdims=True)) \
+        / np.sqrt(var + 1e-5)
+    close(y, ref, atol=2e-5, rtol=1e-5)
+    close(xt.grad, dx, atol=2e-5 * math.sqrt(n), rtol=1e-4)
+    close(wt.grad, (gd * xhat).sum((0, 2)), atol=2e-5 * n, rtol=1e-4)
+    close(bt.grad, gd.sum((0, 2)), atol=2e-6 * n, rtol=1e-5)
+
+
 def test_batch_norm_one_value_per_channel_errors():
     with pytest.raises(ValueError, match=r"Expected more than 1 value per channel when training, got input size "
                                          r"\[1, 3\]"):

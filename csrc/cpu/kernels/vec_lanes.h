@@ -56,23 +56,27 @@ inline T extreme_run(const T* x, int64_t n, int64_t st, T best) {
   return best;
 }
 
-// Two sums over a contiguous float32 run, added to s1 and s2: float lanes over blocks of 256
-// elements (16 terms per lane), flushed into double accumulators.
+// Two sums over a contiguous float32 run, added to s1 and s2: float lanes over blocks of at most
+// 256 elements (16 terms per lane), flushed into double accumulators; a last block shorter than
+// 256 (and whole runs of 16 to 255, such as the 64- and 196-element planes of 8x8 and 14x14
+// feature maps) stays in the lanes, only the last n % 16 elements are added one by one.
 //   g == nullptr: s1 += Σ (x - m), s2 += Σ (x - m)²      (variance from a shift m)
 //   otherwise:    s1 += Σ g,       s2 += Σ g·(x - m)     (batch-norm backward)
 inline void lane_pair_sums_f32(const float* g, const float* x, int64_t n, float m, double& s1, double& s2) {
   using V = Vec32<float>::type;
-  constexpr int kBlk = 256;
+  constexpr int64_t kBlk = 256;
   double a[8] = {}, b[8] = {};
+  const int64_t whole = n / 16 * 16;
   int64_t i = 0;
-  for (; i + kBlk <= n; i += kBlk) {
+  while (i < whole) {
+    const int64_t end = i + (whole - i < kBlk ? whole - i : kBlk);
     V l[2] = {}, q[2] = {};
-    for (int j = 0; j < kBlk; j += 16)
+    for (; i < end; i += 16)
       for (int k = 0; k < 2; ++k) {
         V d, w;
-        std::memcpy(&d, x + i + j + 8 * k, sizeof d);
+        std::memcpy(&d, x + i + 8 * k, sizeof d);
         d -= m;
-        if (g) std::memcpy(&w, g + i + j + 8 * k, sizeof w);
+        if (g) std::memcpy(&w, g + i + 8 * k, sizeof w);
         else w = d;
         l[k] += w;
         q[k] += w * d;
