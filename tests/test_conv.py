@@ -175,6 +175,47 @@ def test_conv2d_float32_matches_float64_reference_on_cnn_shapes(shape, cout, k):
     close(got, ref, atol=1e-4, rtol=1e-4)
 
 
+def ref_conv2d_all_grads(x, w, g, stride, pad, dil):
+    """dL/dx and dL/dw of conv2d (square stride/padding/dilation, groups 1) for output grad g."""
+    N, C, H, W = x.shape
+    _, _, kH, kW = w.shape
+    oH, oW = g.shape[2:]
+    full = ref_conv_transpose2d(g, w, None, (stride, stride), (0, 0), (0, 0), (dil, dil))
+    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad))
+    dxp[:, :, :full.shape[2], :full.shape[3]] = full
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dw = np.zeros(w.shape)
+    for kh in range(kH):
+        for kw in range(kW):
+            patch = xp[:, :, kh * dil:kh * dil + stride * (oH - 1) + 1:stride,
+                       kw * dil:kw * dil + stride * (oW - 1) + 1:stride]
+            dw[:, :, kh, kw] = np.einsum("nohw,nchw->oc", g, patch)
+    return dxp[:, :, pad:pad + H, pad:pad + W], dw
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 1, 1), (2, 0, 1), (2, 2, 2), (3, 1, 1),
+                                                     (1, 2, 2)])
+@pytest.mark.parametrize("width", [3, 14, 17, 33, 40, 67])
+def test_conv2d_im2col_rows_of_every_length_match_reference(dtype, stride, padding, dilation, width, conv_algorithm):
+    # im2col/col2im work on rows of oW outputs in vector groups of 16 floats or 8 doubles, masked at
+    # the padding and at the row's end, reading or updating every stride-th input column: these
+    # widths give rows of 1 to 67 outputs that start and end inside, at, and across group borders.
+    conv_algorithm("im2col")
+    x = RNG.standard_normal((2, 3, 5, width))
+    w = RNG.standard_normal((4, 3, 3, 3))
+    ref = ref_conv2d(x, w, None, (stride, stride), (padding,) * 4, (dilation, dilation))
+    g = RNG.standard_normal(ref.shape)
+    xe, we = (ember.tensor(a.astype(dtype), requires_grad=True) for a in (x, w))
+    y = F.conv2d(xe, we, None, stride, padding, dilation)
+    y.backward(ember.tensor(g.astype(dtype)))
+    dx, dw = ref_conv2d_all_grads(x, w, g, stride, padding, dilation)
+    tol = dict(atol=1e-5 * 30, rtol=1e-4) if dtype == "float32" else {}
+    close(y, ref, **tol)
+    close(xe.grad, dx, **tol)
+    close(we.grad, dw, **(dict(atol=1e-5 * 30 * np.sqrt(g.size), rtol=1e-4) if dtype == "float32" else {}))
+
+
 def test_conv2d_noncontiguous_inputs():
     x = RNG.standard_normal((2, 3, 6, 5))
     w = RNG.standard_normal((4, 3, 2, 3))

@@ -1,5 +1,5 @@
-// CPU conv2d by im2col + the packed GEMM (portable; the GEMM and the depthwise loops of
-// cpu/kernels/conv.cpp carry the per-instruction-set code).
+// CPU conv2d by im2col + the packed GEMM (portable; the GEMM, im2col/col2im and the depthwise
+// loops of cpu/kernels/ carry the per-instruction-set code).
 // Shapes: x (N, C, H, W); w (O, C/G, kH, kW); y (N, O, oH, oW); per image and group g:
 //   col    (Kg x oHW), Kg = C/G*kH*kW, row (c, kh, kw) holds x[c, oh*S - P + kh*D, ow*S - P + kw*D]
 //   y_g    (Og x oHW) = w_g (Og x Kg) . col_g + bias          (bias fused in the GEMM epilogue)
@@ -45,14 +45,6 @@ thread_local Workspace tl_col;       // im2col / dcol of the images a thread wor
 thread_local Workspace tl_partials;  // the caller's per-thread dw/db partial sums
 thread_local Workspace tl_wide;      // padded image and wide output of the wide layout
 
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-// Output columns ow whose input column ow*S + off lies in [0, W): [lo, hi).
-inline void valid_range(int64_t off, int64_t stride, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
-  *lo = std::min(out, std::max<int64_t>(0, -floor_div(off, stride)));  // ceil(-off / S)
-  *hi = std::max(*lo, std::min(out, floor_div(in - 1 - off, stride) + 1));
-}
-
 bool is_pointwise(const Conv2dGeometry& g) {
   return g.kH == 1 && g.kW == 1 && g.sH == 1 && g.sW == 1 && g.padT == 0 && g.padL == 0 && g.oH == g.H &&
          g.oW == g.W;
@@ -73,65 +65,22 @@ bool winograd_suits(DType dtype, const Conv2dGeometry& g, bool input_grad) {
   return g.C / g.G >= 8 && g.O / g.G >= 8;
 }
 
-// dst[i] = src[i * stride] for i in [lo, hi): a loop, not memcpy (rows are often 8-32 elements,
-// where a call costs more than the copy).
+// dst[i] = src[i] for i in [lo, hi): a loop, not memcpy (rows are often 8-32 elements, where a
+// call costs more than the copy).
 template <typename T>
-inline void copy_row(T* __restrict dst, const T* __restrict src, int64_t lo, int64_t hi, int64_t stride) {
-  if (stride == 1)
-    for (int64_t i = lo; i < hi; ++i) dst[i] = src[i];
-  else
-    for (int64_t i = lo; i < hi; ++i) dst[i] = src[i * stride];
+inline void copy_row(T* __restrict dst, const T* __restrict src, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) dst[i] = src[i];
 }
 
-// col (C*kH*kW x oH*oW) from one image x (C x H x W).
+// im2col / col2im of one image: per instruction set, in cpu/kernels/im2col.cpp.
 template <typename T>
 void im2col(const T* x, const Conv2dGeometry& g, T* col) {
-  const int64_t oHW = g.oH * g.oW;
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t kh = 0; kh < g.kH; ++kh)
-      for (int64_t kw = 0; kw < g.kW; ++kw) {
-        T* row = col + ((c * g.kH + kh) * g.kW + kw) * oHW;
-        const int64_t off = kw * g.dilW - g.padL;
-        int64_t lo, hi;
-        valid_range(off, g.sW, g.W, g.oW, &lo, &hi);
-        for (int64_t oh = 0; oh < g.oH; ++oh) {
-          T* dst = row + oh * g.oW;
-          const int64_t ih = oh * g.sH - g.padT + kh * g.dilH;
-          if (ih < 0 || ih >= g.H) {
-            for (int64_t ow = 0; ow < g.oW; ++ow) dst[ow] = T(0);
-            continue;
-          }
-          const T* src = x + (c * g.H + ih) * g.W + off;
-          for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
-          copy_row(dst, src, lo, hi, g.sW);
-          for (int64_t ow = hi; ow < g.oW; ++ow) dst[ow] = T(0);
-        }
-      }
+  conv_im2col_stub.get(kCPU)(dtype_of<T>::value, g, x, col);
 }
 
-// dx (C x H x W) = the sum of col's entries over the positions im2col read them from.
 template <typename T>
 void col2im(const T* col, const Conv2dGeometry& g, T* dx) {
-  const int64_t oHW = g.oH * g.oW;
-  std::memset(dx, 0, size_t(g.C * g.H * g.W) * sizeof(T));
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t kh = 0; kh < g.kH; ++kh)
-      for (int64_t kw = 0; kw < g.kW; ++kw) {
-        const T* row = col + ((c * g.kH + kh) * g.kW + kw) * oHW;
-        const int64_t off = kw * g.dilW - g.padL;
-        int64_t lo, hi;
-        valid_range(off, g.sW, g.W, g.oW, &lo, &hi);
-        for (int64_t oh = 0; oh < g.oH; ++oh) {
-          const int64_t ih = oh * g.sH - g.padT + kh * g.dilH;
-          if (ih < 0 || ih >= g.H) continue;
-          const T* src = row + oh * g.oW;
-          T* dst = dx + (c * g.H + ih) * g.W + off;
-          if (g.sW == 1)
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
-          else
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sW] += src[ow];
-        }
-      }
+  conv_col2im_stub.get(kCPU)(dtype_of<T>::value, g, col, dx);
 }
 
 // ---- the "wide" layout of stride-1 convolutions ------------------------------------------------
@@ -173,7 +122,7 @@ void pad_image(const T* x, const Conv2dGeometry& g, const Wide& wd, T* xp) {
       }
       const int64_t lo = std::min(g.padL, wd.Wp), hi = std::min(g.padL + g.W, wd.Wp);
       for (int64_t j = 0; j < lo; ++j) dst[j] = T(0);
-      copy_row(dst, x + (c * g.H + h) * g.W - g.padL, lo, hi, 1);
+      copy_row(dst, x + (c * g.H + h) * g.W - g.padL, lo, hi);
       for (int64_t j = hi; j < wd.Wp; ++j) dst[j] = T(0);
     }
 }
@@ -184,7 +133,7 @@ void im2col_wide(const T* xp, const Conv2dGeometry& g, const Wide& wd, T* col) {
     for (int64_t kh = 0; kh < g.kH; ++kh)
       for (int64_t kw = 0; kw < g.kW; ++kw)
         copy_row(col + ((c * g.kH + kh) * g.kW + kw) * wd.L,
-                 xp + (c * wd.Hp + kh * g.dilH) * wd.Wp + kw * g.dilW, 0, wd.L, 1);
+                 xp + (c * wd.Hp + kh * g.dilH) * wd.Wp + kw * g.dilW, 0, wd.L);
 }
 
 // dxp (C x Hp x Wp) = the sum of dcol's wide rows over where im2col_wide read them; dx = its
@@ -204,7 +153,7 @@ void col2im_wide(const T* dcol, const Conv2dGeometry& g, const Wide& wd, T* dxp,
       T* drow = dx + (c * g.H + h) * g.W;
       const int64_t i = h + g.padT;
       const int64_t hi = i < wd.Hp ? std::max<int64_t>(0, std::min(g.W, wd.Wp - g.padL)) : 0;
-      copy_row(drow, dxp + (c * wd.Hp + i) * wd.Wp + g.padL, 0, hi, 1);
+      copy_row(drow, dxp + (c * wd.Hp + i) * wd.Wp + g.padL, 0, hi);
       for (int64_t w = hi; w < g.W; ++w) drow[w] = T(0);
     }
 }
@@ -215,7 +164,7 @@ void to_wide(const T* src, int64_t rows, const Conv2dGeometry& g, const Wide& wd
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t oh = 0; oh < g.oH; ++oh) {
       T* d = dst + r * wd.L + oh * wd.Wp;
-      copy_row(d, src + (r * g.oH + oh) * g.oW, 0, g.oW, 1);
+      copy_row(d, src + (r * g.oH + oh) * g.oW, 0, g.oW);
       if (oh + 1 < g.oH)
         for (int64_t j = g.oW; j < wd.Wp; ++j) d[j] = T(0);
     }
@@ -224,7 +173,7 @@ void to_wide(const T* src, int64_t rows, const Conv2dGeometry& g, const Wide& wd
 template <typename T>
 void from_wide(const T* src, int64_t rows, const Conv2dGeometry& g, const Wide& wd, T* dst) {
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t oh = 0; oh < g.oH; ++oh) copy_row(dst + (r * g.oH + oh) * g.oW, src + r * wd.L + oh * wd.Wp, 0, g.oW, 1);
+    for (int64_t oh = 0; oh < g.oH; ++oh) copy_row(dst + (r * g.oH + oh) * g.oW, src + r * wd.L + oh * wd.Wp, 0, g.oW);
 }
 
 // C (M x N, row stride ldc, unit column stride) = A . B + beta * C + bias[i] on row i.

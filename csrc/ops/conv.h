@@ -59,7 +59,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor* bias, co
 // benchmarks.
 Tensor conv2d_reference(const Tensor& x, const Tensor& w, const Tensor* bias, const ConvOptions& opt);
 
-// ---- kernels (cpu/conv.cpp: im2col + GEMM; cpu/kernels/conv.cpp: depthwise;
+// ---- kernels (cpu/conv.cpp: im2col + GEMM; cpu/kernels/conv.cpp: depthwise; cpu/kernels/im2col.cpp;
 //      cuda/conv.cu: implicit GEMM; cuda/conv_direct.cu: depthwise and the reference) ---------
 // Pointers are contiguous. bias: O elements or null (forward), C elements or null (input grad).
 using conv2d_forward_fn = void (*)(DType dtype, const Conv2dGeometry& g, const void* x, const void* w,
@@ -76,6 +76,13 @@ DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_backward_weight_stub);
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_depthwise_forward_stub);
 DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_depthwise_backward_input_stub);
 DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_depthwise_backward_weight_stub);
+// im2col / col2im of one image (cpu/kernels/im2col.cpp), float32 or float64: col (C*kH*kW x
+// oH*oW) from x (C, H, W), and dx (C, H, W) overwritten with the sums of col's entries over the
+// positions im2col read them from.
+using conv_im2col_fn = void (*)(DType dtype, const Conv2dGeometry& g, const void* x, void* col);
+using conv_col2im_fn = void (*)(DType dtype, const Conv2dGeometry& g, const void* col, void* dx);
+DECLARE_DISPATCH(conv_im2col_fn, conv_im2col_stub);
+DECLARE_DISPATCH(conv_col2im_fn, conv_col2im_stub);
 // conv2d_reference's loop (any groups; accumulates in double).
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_reference_stub);
 // Winograd F(2x2, 3x3) (cpu/kernels/winograd.cpp): float32, 3x3 taps, stride 1, dilation 1; the

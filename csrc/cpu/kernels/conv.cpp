@@ -6,21 +6,12 @@
 #include <cstring>
 
 #include "core/parallel.h"
+#include "cpu/kernels/conv_index.h"
 #include "ops/conv.h"
 
 namespace ember {
 namespace CPU_CAPABILITY {
 namespace {
-
-inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-// Output columns ow whose input column ow*S + off lies in [0, W): [lo, hi).
-inline void valid_range(int64_t off, int64_t stride, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
-  *lo = imin(out, imax(0, -floor_div(off, stride)));
-  *hi = imax(*lo, imin(out, floor_div(in - 1 - off, stride) + 1));
-}
 
 // y[ow] += wv * x[ow * S] for ow in [lo, hi)
 template <typename T>

@@ -23,14 +23,12 @@
 #endif
 
 #include "core/parallel.h"
+#include "cpu/kernels/conv_index.h"
 #include "ops/conv.h"
 
 namespace ember {
 namespace CPU_CAPABILITY {
 namespace {
-
-inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // Grow-only, 64-byte-aligned scratch memory, one per thread and purpose.
 struct Scratch {
