@@ -55,6 +55,11 @@ class Tensor {
   Tensor contiguous() const;
   // Copies into a new tensor of another dtype and/or device (always a copy).
   Tensor to(DType dtype, Device device) const;
+  // This tensor when it is contiguous and has dtype and device already, else such a copy: for
+  // kernel inputs that only need to be readable in that form.
+  Tensor contiguous_as(DType dtype, Device device) const {
+    return dtype == dtype_ && device == this->device() ? contiguous() : to(dtype, device).contiguous();
+  }
   Tensor clone() const { return to(dtype_, device()); }
 
   void bump_version() const { storage_->bump_version(); }

@@ -19,7 +19,7 @@ Tensor param(const std::optional<Tensor>& p, const Tensor& x, int64_t n, const c
   EMBER_CHECK(p->numel() == n, ValueError, op, ": expected ", what, " with ", n, " elements, but got shape ",
               p->shape());
   check_same_device(*p, x, op);
-  return p->to(x.dtype(), x.device()).contiguous();
+  return p->contiguous_as(x.dtype(), x.device());
 }
 const char* cptr(const Tensor& t) { return t.defined() ? static_cast<const char*>(t.raw_data()) : nullptr; }
 char* mptr(const Tensor& t) { return t.defined() ? static_cast<char*>(t.raw_data()) : nullptr; }
@@ -100,7 +100,7 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_backward(const Tensor& dy, const T
   check_same_device(dy, x, "batch_norm_backward");
   check_stats(mean, x, C, "batch_norm_backward", "mean");
   check_stats(var, x, C, "batch_norm_backward", "var");
-  Tensor xc = x.contiguous(), g = dy.to(x.dtype(), x.device()).contiguous();
+  Tensor xc = x.contiguous(), g = dy.contiguous_as(x.dtype(), x.device());
   Tensor dx = need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
   Tensor dw = need_dweight ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
   Tensor db = need_dbias ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
@@ -152,7 +152,7 @@ std::tuple<Tensor, Tensor, Tensor> layer_norm_backward(const Tensor& dy, const T
   check_same_device(dy, x, "layer_norm_backward");
   check_stats(mean, x, M, "layer_norm_backward", "mean");
   check_stats(rstd, x, M, "layer_norm_backward", "rstd");
-  Tensor xc = x.contiguous(), g = dy.to(x.dtype(), x.device()).contiguous();
+  Tensor xc = x.contiguous(), g = dy.contiguous_as(x.dtype(), x.device());
   Tensor dx = need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
   Tensor dw = need_dweight ? Tensor::empty(normalized_shape, x.dtype(), x.device()) : Tensor();
   Tensor db = need_dbias ? Tensor::empty(normalized_shape, x.dtype(), x.device()) : Tensor();

@@ -116,7 +116,7 @@ Tensor pool2d_backward(PoolKind kind, const Tensor& dy, const Tensor& x, const T
   if (indices.defined()) check_same_device(indices, x, kind_name(kind));
   Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.numel() == 0) return dx;
-  Tensor g = dy.to(x.dtype(), x.device()).contiguous();
+  Tensor g = dy.contiguous_as(x.dtype(), x.device());
   const bool with_idx = kind == PoolKind::Max || kind == PoolKind::AdaptiveMax;
   if (with_idx) {
     EMBER_CHECK(indices.defined() && indices.dtype() == DType::Int64 && indices.shape() == dy.shape(), ValueError,

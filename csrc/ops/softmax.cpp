@@ -210,7 +210,7 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& input, const Ten
   EMBER_CHECK(lse.dtype() == DType::Float64 && lse.shape() == st.loss_shape, ValueError,
               "cross_entropy_backward: expected the forward's float64 log-sum-exp of shape ", st.loss_shape,
               ", got ", dtype_name(lse.dtype()), " ", lse.shape());
-  Tensor g = grad.to(input.dtype(), input.device()).contiguous();
+  Tensor g = grad.contiguous_as(input.dtype(), input.device());
   Tensor lse_c = lse.contiguous();
   if (reduction == Reduction::None) {
     EMBER_CHECK(g.shape() == st.loss_shape, ValueError, "cross_entropy_backward: grad shape ", g.shape(),
