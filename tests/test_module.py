@@ -492,6 +492,41 @@ def test_sequential_fuses_linear_with_the_activation_after_it(dtype):
     assert ember.autograd.gradcheck(seq.to(ember.float64), (x64,))
 
 
+@pytest.mark.parametrize("dtype", [ember.float32, ember.float64], ids=str)
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_sequential_fuses_batchnorm_with_the_relu_after_it(dtype, train):
+    # Plane sizes 1, 7x7 and 17 (1-D) take the kernels' vector and scalar parts; a shifted input
+    # puts about half the values below zero, exact zeros included.
+    rng = np.random.default_rng(4)
+    for bn, shape in ((nn.BatchNorm2d(6), (5, 6, 7, 7)), (nn.BatchNorm2d(3), (9, 3, 1, 1)),
+                      (nn.BatchNorm1d(4), (3, 4, 17)), (nn.BatchNorm1d(5), (11, 5))):
+        seq = nn.Sequential(bn, nn.ReLU()).to(dtype)
+        with ember.no_grad():
+            bn.weight.copy_(ember.tensor(rng.uniform(0.5, 2, bn.num_features), dtype=dtype))
+            bn.bias.copy_(ember.tensor(rng.standard_normal(bn.num_features), dtype=dtype))
+        seq.train(train)
+        xn = rng.standard_normal(shape) + 0.3
+        xn.flat[::7] = 0.0
+        gn = rng.standard_normal(shape)
+        outs, grads, stats = [], [], []
+        for run in (seq, lambda x: _unfused(seq, x)):
+            bn.reset_running_stats()
+            x = ember.tensor(xn, dtype=dtype, requires_grad=True)
+            y = run(x)
+            outs.append(y)
+            y.backward(ember.tensor(gn, dtype=dtype))
+            grads.append([x.grad.numpy()] + [p.grad.numpy().copy() for p in seq.parameters()])
+            stats.append([bn.running_mean.numpy().copy(), bn.running_var.numpy().copy()])
+            seq.zero_grad()
+        np.testing.assert_array_equal(outs[0].detach().numpy(), outs[1].detach().numpy())
+        for a, b in zip(grads[0] + stats[0], grads[1] + stats[1]):
+            np.testing.assert_allclose(a, b, rtol=1e-5 if dtype == ember.float32 else 1e-12, atol=1e-6)
+        names = lambda y: [f.name() for f in _graph_nodes(y.grad_fn)]  # noqa: E731
+        assert "ReluBackward0" not in names(outs[0]) and "ReluBackward0" in names(outs[1])
+        if dtype == ember.float64:
+            assert ember.autograd.gradcheck(seq, (ember.tensor(xn[:3] + 0.05, requires_grad=True),))
+
+
 def _graph_nodes(fn):
     seen, stack = [], [fn]
     while stack:

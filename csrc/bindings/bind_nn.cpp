@@ -57,20 +57,29 @@ EMBER_BINDINGS(nn) {
     return mse_loss_backward(grad, x, y, r);
   });
 
-  m.def("batch_norm", [](const Tensor& x, const OptT& rm, const OptT& rv, const OptT& w, const OptT& b,
-                         bool training, double momentum, double eps) {
-    py::gil_scoped_release nogil;
-    return batch_norm_forward(x, rm, rv, w, b, training, momentum, eps);
-  });
-  m.def("batch_norm_backward", [](const Tensor& dy, const Tensor& x, const OptT& w, const Tensor& mean,
-                                  const Tensor& var, bool training, double eps, bool ndx, bool ndw, bool ndb) {
-    std::tuple<Tensor, Tensor, Tensor> r;
-    {
-      py::gil_scoped_release nogil;
-      r = batch_norm_backward(dy, x, w, mean, var, training, eps, ndx, ndw, ndb);
-    }
-    return py::make_tuple(opt(std::get<0>(r)), opt(std::get<1>(r)), opt(std::get<2>(r)));
-  });
+  m.def(
+      "batch_norm",
+      [](const Tensor& x, const OptT& rm, const OptT& rv, const OptT& w, const OptT& b, bool training,
+         double momentum, double eps, bool relu) {
+        py::gil_scoped_release nogil;
+        return batch_norm_forward(x, rm, rv, w, b, training, momentum, eps, relu);
+      },
+      py::arg("x"), py::arg("running_mean"), py::arg("running_var"), py::arg("weight"), py::arg("bias"),
+      py::arg("training"), py::arg("momentum"), py::arg("eps"), py::arg("relu") = false);
+  m.def(
+      "batch_norm_backward",
+      [](const Tensor& dy, const Tensor& x, const OptT& w, const Tensor& mean, const Tensor& var, bool training,
+         double eps, bool ndx, bool ndw, bool ndb, const OptT& bias, bool relu) {
+        std::tuple<Tensor, Tensor, Tensor> r;
+        {
+          py::gil_scoped_release nogil;
+          r = batch_norm_backward(dy, x, w, mean, var, training, eps, ndx, ndw, ndb, bias, relu);
+        }
+        return py::make_tuple(opt(std::get<0>(r)), opt(std::get<1>(r)), opt(std::get<2>(r)));
+      },
+      py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("mean"), py::arg("var"), py::arg("training"),
+      py::arg("eps"), py::arg("need_dx"), py::arg("need_dweight"), py::arg("need_dbias"),
+      py::arg("bias") = py::none(), py::arg("relu") = false);
   m.def("layer_norm", [](const Tensor& x, const Shape& ns, const OptT& w, const OptT& b, double eps) {
     py::gil_scoped_release nogil;
     return layer_norm_forward(x, ns, w, b, eps);

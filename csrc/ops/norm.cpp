@@ -53,7 +53,7 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_forward(const Tensor& x, const std
                                                       const std::optional<Tensor>& running_var,
                                                       const std::optional<Tensor>& weight,
                                                       const std::optional<Tensor>& bias, bool training,
-                                                      double momentum, double eps) {
+                                                      double momentum, double eps, bool relu) {
   EMBER_CHECK(is_floating(x.dtype()), TypeError, "batch_norm: expected a floating-point input, got ",
               dtype_name(x.dtype()));
   int64_t N, C, L;
@@ -80,7 +80,7 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_forward(const Tensor& x, const std
   Tensor var = training ? Tensor::empty({C}, DType::Float64, x.device())
                         : running_var->to(DType::Float64, x.device());
   batch_norm_stub.get(x.device())(x.dtype(), cptr(xc), mptr(y), cptr(w), cptr(b), mean.data<double>(),
-                                  var.data<double>(), N, C, L, eps, training);
+                                  var.data<double>(), N, C, L, eps, training, relu);
   if (training) {
     if (running_mean) update_running(*running_mean, mean, momentum);
     // torch updates the running variance with the unbiased estimate.
@@ -91,10 +91,12 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_forward(const Tensor& x, const std
 
 std::tuple<Tensor, Tensor, Tensor> batch_norm_backward(const Tensor& dy, const Tensor& x, const std::optional<Tensor>& weight,
                                                        const Tensor& mean, const Tensor& var, bool training, double eps,
-                                                       bool need_dx, bool need_dweight, bool need_dbias) {
+                                                       bool need_dx, bool need_dweight, bool need_dbias,
+                                                       const std::optional<Tensor>& bias, bool relu) {
   int64_t N, C, L;
   bn_geometry(x, N, C, L);
   Tensor w = param(weight, x, C, "batch_norm", "weight");
+  Tensor b = relu ? param(bias, x, C, "batch_norm", "bias") : Tensor();
   EMBER_CHECK(dy.shape() == x.shape(), ValueError, "batch_norm_backward: grad shape ", dy.shape(),
               " differs from input shape ", x.shape());
   check_same_device(dy, x, "batch_norm_backward");
@@ -104,8 +106,9 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_backward(const Tensor& dy, const T
   Tensor dx = need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
   Tensor dw = need_dweight ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
   Tensor db = need_dbias ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
-  batch_norm_backward_stub.get(x.device())(x.dtype(), cptr(g), cptr(xc), cptr(w), mean.data<double>(),
-                                           var.data<double>(), eps, mptr(dx), mptr(dw), mptr(db), N, C, L, training);
+  batch_norm_backward_stub.get(x.device())(x.dtype(), cptr(g), cptr(xc), cptr(w), cptr(b), mean.data<double>(),
+                                           var.data<double>(), eps, mptr(dx), mptr(dw), mptr(db), N, C, L, training,
+                                           relu);
   return {dx, dw, db};
 }
 

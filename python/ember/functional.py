@@ -143,33 +143,42 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 # ---- normalisation ------------------------------------------------------------------------------
 class _BatchNorm(Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, relu=False):
         y, mean, var = _C.batch_norm(x._c, _opt(running_mean), _opt(running_var), _opt(weight), _opt(bias),
-                                     training, momentum, eps)
-        ctx.stats = (mean, var, training, eps)
-        ctx.save_for_backward(x, weight)
+                                     training, momentum, eps, relu)
+        ctx.stats = (mean, var, training, eps, relu)
+        # With the fused ReLU the backward recomputes where the output was positive from x, the
+        # affine parameters and the statistics, so it keeps no copy of the output.
+        ctx.save_for_backward(x, weight, bias if relu else None)
         return _wrap(y)
 
     @staticmethod
     def backward(ctx, g):
-        x, weight = ctx.saved_tensors
-        mean, var, training, eps = ctx.stats
+        x, weight, bias = ctx.saved_tensors
+        mean, var, training, eps, relu = ctx.stats
         n = ctx.needs_input_grad
-        dx, dw, db = _C.batch_norm_backward(g._c, x._c, _opt(weight), mean, var, training, eps, n[0], n[1], n[2])
+        dx, dw, db = _C.batch_norm_backward(g._c, x._c, _opt(weight), mean, var, training, eps, n[0], n[1], n[2],
+                                            _opt(bias), relu)
         w = lambda c: None if c is None else _wrap(c)  # noqa: E731
-        return w(dx), w(dw), w(db), None, None, None, None, None
+        return w(dx), w(dw), w(db), None, None, None, None, None, None
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, False)
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu):
+    """batch_norm, followed by a ReLU in the same kernel pass when relu is True (ember-only: what
+    nn.Sequential runs for a BatchNorm directly followed by a ReLU; the values are those of the two)."""
     if momentum is None:
         raise NotImplementedError("batch_norm: momentum=None (cumulative moving average) is not supported")
     momentum, eps = builtins.float(momentum), builtins.float(eps)
     if not eps >= 0:
         raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
     if _needs_grad(input, weight, bias):
-        return _BatchNorm.apply(input, weight, bias, running_mean, running_var, training, momentum, eps)
+        return _BatchNorm.apply(input, weight, bias, running_mean, running_var, training, momentum, eps, relu)
     return _wrap(_C.batch_norm(input._c, _opt(running_mean), _opt(running_var), _opt(weight), _opt(bias),
-                               training, momentum, eps)[0])
+                               training, momentum, eps, relu)[0])
 
 
 class _LayerNorm(Function):

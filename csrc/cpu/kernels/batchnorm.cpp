@@ -3,6 +3,9 @@
 // shifted sums (shift = the channel's first value, which keeps var exact for data with a large
 // mean): in double, or for float32 in float vector lanes flushed into double every 256 elements. Backward: one reduction pass (sum dy, sum dy*xhat), then
 //   dx = (w/std) * (dy - mean(dy) - xhat * mean(dy*xhat)).
+// Fused ReLU (nn.Sequential's BatchNorm + ReLU): the forward clamps y = x*a + off at 0 in its one
+// write pass; the backward reads dy as 0 wherever that y was not positive, recomputing y from x
+// with the forward's own coefficients and expression (bn_affine) instead of reading the output.
 // layer_norm: x is (M, D), one task per row; dweight/dbias are column sums over the rows.
 #include <cmath>
 #include <type_traits>
@@ -15,9 +18,23 @@ namespace ember {
 namespace CPU_CAPABILITY {
 namespace {
 
+// The normalisation as one multiply-add per element, a = w / std and off = b - mean * a rounded to
+// T: the forward and the fused ReLU's backward mask both use these (the same rounding, the same
+// expression), so that the mask is exactly "the forward's output was positive".
+template <typename T>
+inline void bn_coefficients(const T* w, const T* b, const double* mean, const double* var, double eps, int64_t c,
+                            T& a, T& off) {
+  const double invstd = 1.0 / std::sqrt(var[c] + eps);
+  const double scale = (w ? double(w[c]) : 1.0) * invstd;
+  a = T(scale);
+  off = T((b ? double(b[c]) : 0.0) - mean[c] * scale);
+}
+template <typename T>
+inline T bn_affine(T x, T a, T off) { return x * a + off; }
+
 template <typename T>
 void batch_norm_impl(const T* x, T* y, const T* w, const T* b, double* mean, double* var, int64_t N, int64_t C,
-                     int64_t L, double eps, bool compute_stats) {
+                     int64_t L, double eps, bool compute_stats, bool relu) {
   parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       if (compute_stats) {
@@ -40,39 +57,52 @@ void batch_norm_impl(const T* x, T* y, const T* w, const T* b, double* mean, dou
         mean[c] = shift + m;
         var[c] = std::max(0.0, s2 / cnt - m * m);
       }
-      const double invstd = 1.0 / std::sqrt(var[c] + eps);
-      const double scale = (w ? double(w[c]) : 1.0) * invstd;
-      const T a = T(scale), off = T((b ? double(b[c]) : 0.0) - mean[c] * scale);
+      T a, off;
+      bn_coefficients(w, b, mean, var, eps, c, a, off);
       for (int64_t n = 0; n < N; ++n) {
         const T* xp = x + (n * C + c) * L;
         T* yp = y + (n * C + c) * L;
-        for (int64_t l = 0; l < L; ++l) yp[l] = xp[l] * a + off;
+        if (relu) {
+          for (int64_t l = 0; l < L; ++l) {  // the unary ReLU's rule, so fused == unfused
+            const T v = bn_affine(xp[l], a, off);
+            yp[l] = v > T(0) ? v : T(0);
+          }
+        } else {
+          for (int64_t l = 0; l < L; ++l) yp[l] = bn_affine(xp[l], a, off);
+        }
       }
     }
   });
 }
 
 template <typename T>
-void batch_norm_backward_impl(const T* dy, const T* x, const T* w, const double* mean, const double* var, double eps,
-                              T* dx, T* dw, T* db, int64_t N, int64_t C, int64_t L, bool training) {
+void batch_norm_backward_impl(const T* dy, const T* x, const T* w, const T* b, const double* mean, const double* var,
+                              double eps, T* dx, T* dw, T* db, int64_t N, int64_t C, int64_t L, bool training,
+                              bool relu) {
   parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const double invstd = 1.0 / std::sqrt(var[c] + eps);
       const double m = mean[c];
+      T ra, roff;  // the forward's coefficients: dy counts where bn_affine(x, ra, roff) > 0
+      bn_coefficients(w, b, mean, var, eps, c, ra, roff);
+      // dy as the fused ReLU passes it on
+      auto grad = [&](T g, T xv) { return !relu || bn_affine(xv, ra, roff) > T(0) ? g : T(0); };
       double sdy = 0, sdyx = 0;  // sum dy, sum dy * (x - mean)
       if constexpr (std::is_same_v<T, float>) {
         // Float lanes around the float-rounded mean mf; Σdy(x - m) = Σdy(x - mf) + (mf - m)Σdy.
         const float mf = float(m);
+        const float affine[2] = {ra, roff};
         for (int64_t n = 0; n < N; ++n)
-          lane_pair_sums_f32(dy + (n * C + c) * L, x + (n * C + c) * L, L, mf, sdy, sdyx);
+          lane_pair_sums_f32(dy + (n * C + c) * L, x + (n * C + c) * L, L, mf, sdy, sdyx, relu ? affine : nullptr);
         sdyx += (double(mf) - m) * sdy;
       } else {
         for (int64_t n = 0; n < N; ++n) {
           const T* g = dy + (n * C + c) * L;
           const T* xp = x + (n * C + c) * L;
           for (int64_t l = 0; l < L; ++l) {
-            sdy += double(g[l]);
-            sdyx += double(g[l]) * (double(xp[l]) - m);
+            const double gl = double(grad(g[l], xp[l]));
+            sdy += gl;
+            sdyx += gl * (double(xp[l]) - m);
           }
         }
       }
@@ -91,9 +121,12 @@ void batch_norm_backward_impl(const T* dy, const T* x, const T* w, const double*
         T* o = dx + (n * C + c) * L;
         if constexpr (std::is_same_v<T, float>) {  // in float (8 lanes): x - mf is exact near the mean
           const float fa = float(a), fmdy = float(mdy), fm = float(m), fk = float(k);
-          for (int64_t l = 0; l < L; ++l) o[l] = fa * ((g[l] - fmdy) - (xp[l] - fm) * fk);
+          if (relu)
+            for (int64_t l = 0; l < L; ++l) o[l] = fa * ((grad(g[l], xp[l]) - fmdy) - (xp[l] - fm) * fk);
+          else
+            for (int64_t l = 0; l < L; ++l) o[l] = fa * ((g[l] - fmdy) - (xp[l] - fm) * fk);
         } else {
-          for (int64_t l = 0; l < L; ++l) o[l] = T(a * (double(g[l]) - mdy - (double(xp[l]) - m) * k));
+          for (int64_t l = 0; l < L; ++l) o[l] = T(a * (double(grad(g[l], xp[l])) - mdy - (double(xp[l]) - m) * k));
         }
       }
     }
@@ -188,18 +221,18 @@ template <typename T> const T* cp(const char* p) { return reinterpret_cast<const
 template <typename T> T* mp(char* p) { return reinterpret_cast<T*>(p); }
 
 void batch_norm_kernel(DType dtype, const char* x, char* y, const char* w, const char* b, double* mean, double* var,
-                       int64_t N, int64_t C, int64_t L, double eps, bool compute_stats) {
+                       int64_t N, int64_t C, int64_t L, double eps, bool compute_stats, bool relu) {
   EMBER_DISPATCH_FLOATING_TYPES(dtype, "batch_norm", [&] {
     batch_norm_impl(cp<scalar_t>(x), mp<scalar_t>(y), cp<scalar_t>(w), cp<scalar_t>(b), mean, var, N, C, L, eps,
-                    compute_stats);
+                    compute_stats, relu);
   });
 }
-void batch_norm_backward_kernel(DType dtype, const char* dy, const char* x, const char* w, const double* mean,
-                                const double* var, double eps, char* dx, char* dw, char* db, int64_t N, int64_t C,
-                                int64_t L, bool training) {
+void batch_norm_backward_kernel(DType dtype, const char* dy, const char* x, const char* w, const char* b,
+                                const double* mean, const double* var, double eps, char* dx, char* dw, char* db,
+                                int64_t N, int64_t C, int64_t L, bool training, bool relu) {
   EMBER_DISPATCH_FLOATING_TYPES(dtype, "batch_norm_backward", [&] {
-    batch_norm_backward_impl(cp<scalar_t>(dy), cp<scalar_t>(x), cp<scalar_t>(w), mean, var, eps, mp<scalar_t>(dx),
-                             mp<scalar_t>(dw), mp<scalar_t>(db), N, C, L, training);
+    batch_norm_backward_impl(cp<scalar_t>(dy), cp<scalar_t>(x), cp<scalar_t>(w), cp<scalar_t>(b), mean, var, eps,
+                             mp<scalar_t>(dx), mp<scalar_t>(dw), mp<scalar_t>(db), N, C, L, training, relu);
   });
 }
 void layer_norm_kernel(DType dtype, const char* x, char* y, const char* w, const char* b, double* mean, double* rstd,

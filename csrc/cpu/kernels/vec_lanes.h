@@ -62,7 +62,9 @@ inline T extreme_run(const T* x, int64_t n, int64_t st, T best) {
 // feature maps) stays in the lanes, only the last n % 16 elements are added one by one.
 //   g == nullptr: s1 += Σ (x - m), s2 += Σ (x - m)²      (variance from a shift m)
 //   otherwise:    s1 += Σ g,       s2 += Σ g·(x - m)     (batch-norm backward)
-inline void lane_pair_sums_f32(const float* g, const float* x, int64_t n, float m, double& s1, double& s2) {
+// relu = {a, off}: g counts only where x·a + off > 0 (batch norm fused with a ReLU: its output).
+inline void lane_pair_sums_f32(const float* g, const float* x, int64_t n, float m, double& s1, double& s2,
+                               const float* relu = nullptr) {
   using V = Vec32<float>::type;
   constexpr int64_t kBlk = 256;
   double a[8] = {}, b[8] = {};
@@ -73,11 +75,15 @@ inline void lane_pair_sums_f32(const float* g, const float* x, int64_t n, float 
     V l[2] = {}, q[2] = {};
     for (; i < end; i += 16)
       for (int k = 0; k < 2; ++k) {
-        V d, w;
-        std::memcpy(&d, x + i + 8 * k, sizeof d);
-        d -= m;
-        if (g) std::memcpy(&w, g + i + 8 * k, sizeof w);
-        else w = d;
+        V v, d, w;
+        std::memcpy(&v, x + i + 8 * k, sizeof v);
+        d = v - m;
+        if (g) {
+          std::memcpy(&w, g + i + 8 * k, sizeof w);
+          if (relu) w = v * relu[0] + relu[1] > 0.f ? w : V{};
+        } else {
+          w = d;
+        }
         l[k] += w;
         q[k] += w * d;
       }
@@ -87,7 +93,8 @@ inline void lane_pair_sums_f32(const float* g, const float* x, int64_t n, float 
     }
   }
   for (; i < n; ++i) {
-    const double d = double(x[i] - m), w = g ? double(g[i]) : d;
+    const double d = double(x[i] - m);
+    const double w = !g ? d : (relu && !(x[i] * relu[0] + relu[1] > 0.f)) ? 0.0 : double(g[i]);
     a[0] += w;
     b[0] += w * d;
   }

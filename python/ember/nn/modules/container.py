@@ -9,9 +9,12 @@ from ...tensor import Tensor
 from ..parameter import Parameter
 from .activation import ReLU, Sigmoid, Tanh
 from .linear import Linear
+from .normalization import BatchNorm1d, BatchNorm2d
 from .module import Module, _addindent
 
 _FUSED_ACTIVATIONS = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid"}
+# The layers Sequential runs together with the activation after them, and the activations each takes.
+_FUSABLE = {Linear: ("relu", "tanh", "sigmoid"), BatchNorm1d: ("relu",), BatchNorm2d: ("relu",)}
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
@@ -129,20 +132,22 @@ class Sequential(Module):
 
     def forward(self, input):
         # A Linear followed by a ReLU, Tanh or Sigmoid runs as one op (F.linear's fused activation:
-        # one graph node, and the ReLU inside the GEMM's epilogue), when both are exactly those
-        # classes and neither has forward hooks, so that nothing can observe the Linear's own
+        # one graph node, and the ReLU inside the GEMM's epilogue), and so does a BatchNorm followed
+        # by a ReLU (one pass over the data each way instead of two), when both are exactly those
+        # classes and neither has forward hooks, so that nothing can observe the first one's own
         # output. The values are those of the two modules run one after the other.
-        pending = None  # a Linear whose call waits for the next module
+        pending = None  # a Linear or BatchNorm whose call waits for the next module
         for module in self._modules.values():
             if pending is not None:
                 act = _FUSED_ACTIVATIONS.get(type(module))
-                if act is not None and not (module._forward_hooks or module._forward_pre_hooks):
+                if (act is not None and act in _FUSABLE[type(pending)]
+                        and not (module._forward_hooks or module._forward_pre_hooks)):
                     input = pending._forward_fused(input, act)
                     pending = None
                     continue
                 input = pending(input)
                 pending = None
-            if type(module) is Linear and not (module._forward_hooks or module._forward_pre_hooks):
+            if type(module) in _FUSABLE and not (module._forward_hooks or module._forward_pre_hooks):
                 pending = module
                 continue
             input = module(input)

@@ -83,6 +83,11 @@ class _NormBase(Module):
 
 class _BatchNorm(_NormBase):
     def forward(self, input):
+        return self._forward_fused(input, None)
+
+    def _forward_fused(self, input, activation):
+        """This layer's forward, followed by a ReLU in the same kernel pass when activation is 'relu'
+        (nn.Sequential calls it so for a BatchNorm directly followed by a ReLU module)."""
         self._check_input_dim(input)
         # momentum=None means a cumulative moving average
         exponential_average_factor = 0.0 if self.momentum is None else self.momentum
@@ -96,11 +101,11 @@ class _BatchNorm(_NormBase):
                     exponential_average_factor = self.momentum
         # Batch statistics are used in training, and in eval when no running statistics are kept.
         bn_training = True if self.training else (self.running_mean is None and self.running_var is None)
-        return F.batch_norm(
+        return F._batch_norm(
             input,
             self.running_mean if not self.training or self.track_running_stats else None,
             self.running_var if not self.training or self.track_running_stats else None,
-            self.weight, self.bias, bn_training, exponential_average_factor, self.eps)
+            self.weight, self.bias, bn_training, exponential_average_factor, self.eps, activation == "relu")
 
 
 class BatchNorm1d(_BatchNorm):
