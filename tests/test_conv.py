@@ -410,7 +410,7 @@ def test_conv2d_wide_stride1_path_forward_and_gradients(k, padding, dilation, gr
     assert gradcheck(lambda a, c, d: F.conv2d(a, c, d, **args), (t64(x), t64(w), t64(b)))
 
 
-# ---- Winograd F(2x2, 3x3): float32 3x3 stride-1 convolutions (cpu/kernels/winograd.cpp) ----------
+# ---- Winograd F(2x2, 3x3) and F(4x4, 3x3): float32 3x3 stride-1 convolutions (cpu/kernels/winograd*.cpp)
 @pytest.fixture
 def conv_algorithm():
     """Sets ember.backends.cpu's conv algorithm for one test and restores 'auto' after it."""
@@ -440,9 +440,11 @@ WINO_CASES = [
 ]
 
 
+@pytest.mark.parametrize("algo", ["winograd", "winograd4x4"])
 @pytest.mark.parametrize("xs,cout,padding,groups", WINO_CASES)
-def test_conv2d_winograd_matches_float64_reference_forward_and_gradients(xs, cout, padding, groups, conv_algorithm):
-    conv_algorithm("winograd")
+def test_conv2d_winograd_matches_float64_reference_forward_and_gradients(xs, cout, padding, groups, algo,
+                                                                         conv_algorithm):
+    conv_algorithm(algo)
     x = RNG.standard_normal(xs)
     w = RNG.standard_normal((cout, xs[1] // groups, 3, 3))
     b = RNG.standard_normal(cout)
@@ -484,6 +486,19 @@ def test_conv2d_winograd_agrees_with_im2col_on_resnet_shapes_and_threads(threads
         ember.set_num_threads(prev)
     for a, b in zip(grads["auto"], grads["im2col"]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("channels", [64, 256])
+def test_conv2d_winograd4x4_rounding_stays_within_its_documented_bound(channels, conv_algorithm):
+    # F(4x4, 3x3)'s transforms multiply by up to 8 and 1/24: float32 rounding reaches about 1e-5 of
+    # the largest output with a few hundred input channels (F(2x2, 3x3) and im2col: under 1e-6).
+    conv_algorithm("winograd4x4")
+    x = RNG.standard_normal((2, channels, 16, 16))
+    w = RNG.standard_normal((16, channels, 3, 3))
+    ref = ref_conv2d(x, w, None, (1, 1), (1, 1, 1, 1))
+    got = F.conv2d(ember.tensor(x.astype(np.float32)), ember.tensor(w.astype(np.float32)), padding=1).numpy()
+    err = np.abs(got - ref)
+    assert err.max() <= 3e-5 * np.abs(ref).max() and np.sqrt((err ** 2).mean()) <= 1e-5 * np.sqrt((ref ** 2).mean())
 
 
 def test_conv_transpose2d_stride1_takes_winograd_and_matches_reference(conv_algorithm):

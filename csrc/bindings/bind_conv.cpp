@@ -63,9 +63,10 @@ EMBER_BINDINGS(conv) {
     return conv_transpose2d(x, w, ptr(b), to_options(p), output_padding);
   }, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("params"), py::arg("output_padding"));
 
-  // 0 auto (Winograd where it pays), 1 always im2col + GEMM, 2 Winograd wherever it applies.
+  // 0 auto (Winograd where it pays), 1 always im2col + GEMM, 2 Winograd F(2x2, 3x3) wherever it
+  // applies, 3 the same with F(4x4, 3x3) for the forward and the input gradient.
   m.def("set_conv_algorithm", [](int a) {
-    EMBER_CHECK(a >= 0 && a <= 2, ValueError, "set_conv_algorithm: expected 0, 1 or 2, got ", a);
+    EMBER_CHECK(a >= 0 && a <= 3, ValueError, "set_conv_algorithm: expected 0, 1, 2 or 3, got ", a);
     set_conv_algorithm(ConvAlgorithm(a));
   });
   m.def("conv_algorithm", [] { return int(conv_algorithm()); });

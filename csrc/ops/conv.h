@@ -90,10 +90,15 @@ DECLARE_DISPATCH(conv2d_forward_fn, conv2d_reference_stub);
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_winograd_forward_stub);
 DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_winograd_backward_input_stub);
 DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_winograd_backward_weight_stub);
+// Winograd F(4x4, 3x3) (cpu/kernels/winograd43.cpp), same conditions: the forward and the input
+// gradient (the weight gradient takes F(2x2, 3x3)).
+DECLARE_DISPATCH(conv2d_forward_fn, conv2d_winograd43_forward_stub);
+DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_winograd43_backward_input_stub);
 
 // Which CPU algorithm 3x3 stride-1 float32 convolutions take: Winograd where it pays (the
-// default), or always im2col + GEMM (for tests and benchmarks that compare the two).
-enum class ConvAlgorithm : int { Auto = 0, Im2col = 1, Winograd = 2 };
+// default), or always im2col + GEMM, or always Winograd F(2x2, 3x3), or F(4x4, 3x3) for the
+// forward and input gradient (for tests and benchmarks that compare them).
+enum class ConvAlgorithm : int { Auto = 0, Im2col = 1, Winograd = 2, Winograd4x4 = 3 };
 void set_conv_algorithm(ConvAlgorithm a);
 ConvAlgorithm conv_algorithm();
 

@@ -24,30 +24,16 @@
 
 #include "core/parallel.h"
 #include "cpu/kernels/conv_index.h"
+#include "cpu/kernels/winograd_products.h"
 #include "ops/conv.h"
 
 namespace ember {
 namespace CPU_CAPABILITY {
 namespace {
 
-// Grow-only, 64-byte-aligned scratch memory, one per thread and purpose.
-struct Scratch {
-  float* ptr = nullptr;
-  size_t n = 0;
-  ~Scratch() { std::free(ptr); }
-  float* get(int64_t want) {
-    if (size_t(want) > n) {
-      std::free(ptr);
-      n = (size_t(want) + 1023) / 1024 * 1024;
-      ptr = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
-      if (!ptr) {
-        n = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return ptr;
-  }
-};
+using winograd::Scratch;
+using winograd::product_nn;
+using winograd::zero_tail;
 thread_local Scratch tl_v, tl_m, tl_rows;
 
 // One Winograd correlation: `in` (N, Cin, iH, iW) -> `out` (N, Cout, oH, oW), 3x3 taps, the input
@@ -347,60 +333,13 @@ void weight_transform(int64_t G, int64_t Og, int64_t Cg, const Taps& taps, float
       }
 }
 
-// ---- the products, on operands the transforms laid out for them (no packing) ----------------
-// product_nn: C (M x N) = A (M x K, row stride lda) . B (K x N, row stride ldb), with N a multiple
-// of 16 (the transforms zero the block's columns past its last tile). A register tile of MR rows
-// x 16 columns: per k two vector loads of B's row and MR broadcasts of A's column.
+// ---- the weight gradient's product, on operands the transforms laid out for it -------------
 // product_nt_lanes: C8 (M x N x 8) += A (M x K, lda) . B (N x K, ldb)^T kept as eight lane
 // partial sums (C8[i][j][l] = sum over k = l mod 8), K a multiple of 8; one horizontal sum per
-// entry at the very end instead of one per block.
+// entry at the very end instead of one per block. (product_nn: winograd_products.h.)
 #if defined(CPU_CAPABILITY_AVX512)
-// AVX-512: 16 columns per zmm. product_nn's register tile is MR rows x NV zmm (8 x 32 columns,
-// a last 16 columns with NV = 1); product_nt_lanes's is MI x NJ entries of 16 lanes, folded to
-// the eight lanes of C8 (lanes l and l + 8 both hold k = l mod 8) at the end of each call.
-template <int MR, int NV>
-inline void nn_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
-  __m512 acc[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; ++k) {
-    __m512 b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(B + k * ldb + 16 * v);
-    for (int r = 0; r < MR; ++r) {
-      const __m512 a = _mm512_set1_ps(A[r * lda + k]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
-    }
-  }
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
-}
-
-template <int NV>
-void product_nn_columns(int64_t M, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                        int64_t ldc) {
-  int64_t i = 0;
-  for (; i + 8 <= M; i += 8) nn_tile<8, NV>(K, A + i * lda, lda, B, ldb, C + i * ldc, ldc);
-  A += i * lda;
-  C += i * ldc;
-  switch (M - i) {
-    case 7: nn_tile<7, NV>(K, A, lda, B, ldb, C, ldc); break;
-    case 6: nn_tile<6, NV>(K, A, lda, B, ldb, C, ldc); break;
-    case 5: nn_tile<5, NV>(K, A, lda, B, ldb, C, ldc); break;
-    case 4: nn_tile<4, NV>(K, A, lda, B, ldb, C, ldc); break;
-    case 3: nn_tile<3, NV>(K, A, lda, B, ldb, C, ldc); break;
-    case 2: nn_tile<2, NV>(K, A, lda, B, ldb, C, ldc); break;
-    case 1: nn_tile<1, NV>(K, A, lda, B, ldb, C, ldc); break;
-    default: break;
-  }
-}
-
-void product_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                int64_t ldc) {
-  int64_t j = 0;
-  for (; j + 32 <= N; j += 32) product_nn_columns<2>(M, K, A, lda, B + j, ldb, C + j, ldc);
-  if (j < N) product_nn_columns<1>(M, K, A, lda, B + j, ldb, C + j, ldc);  // N is a multiple of 16
-}
-
+// AVX-512: the register tile is MI x NJ entries of 16 lanes, folded to the eight lanes of C8
+// (lanes l and l + 8 both hold k = l mod 8) at the end of each call.
 template <int MI, int NJ>
 inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8, int64_t ldc8) {
   __m512 acc[MI][NJ];
@@ -453,40 +392,6 @@ void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
   }
 }
 #elif defined(CPU_CAPABILITY_AVX2)
-template <int MR>
-inline void nn_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
-  __m256 acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < K; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(B + k * ldb), b1 = _mm256_loadu_ps(B + k * ldb + 8);
-    for (int r = 0; r < MR; ++r) {
-      const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
-      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
-    }
-  }
-  for (int r = 0; r < MR; ++r) {
-    _mm256_storeu_ps(C + r * ldc, acc[r][0]);
-    _mm256_storeu_ps(C + r * ldc + 8, acc[r][1]);
-  }
-}
-
-void product_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                int64_t ldc) {
-  for (int64_t j = 0; j < N; j += 16) {
-    int64_t i = 0;
-    for (; i + 6 <= M; i += 6) nn_tile<6>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
-    switch (M - i) {
-      case 5: nn_tile<5>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
-      case 4: nn_tile<4>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
-      case 3: nn_tile<3>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
-      case 2: nn_tile<2>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
-      case 1: nn_tile<1>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
-      default: break;
-    }
-  }
-}
-
 template <int MI, int NJ>
 inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8, int64_t ldc8) {
   __m256 acc[MI][NJ];
@@ -526,19 +431,6 @@ void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
   if (M - i == 1) nt_row<1>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
 }
 #else
-void product_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                int64_t ldc) {
-  for (int64_t i = 0; i < M; ++i) {
-    float* c = C + i * ldc;
-    for (int64_t j = 0; j < N; ++j) c[j] = 0.f;
-    for (int64_t k = 0; k < K; ++k) {
-      const float a = A[i * lda + k];
-      const float* b = B + k * ldb;
-      for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
-    }
-  }
-}
-
 void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                       float* C8) {
   for (int64_t i = 0; i < M; ++i)
@@ -549,14 +441,6 @@ void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
     }
 }
 #endif
-
-// Zeroes columns [nb, round_up(nb, 16)) of `rows` rows of stride ld: the products read whole
-// groups of 16 (nn) or 8 (nt) columns.
-void zero_tail(float* base, int64_t rows, int64_t ld, int64_t nb) {
-  const int64_t end = (nb + 15) / 16 * 16;
-  if (end > nb)
-    for (int64_t r = 0; r < rows; ++r) std::memset(base + r * ld + nb, 0, size_t(end - nb) * sizeof(float));
-}
 
 // out = correlate(in, U) + bias, U as weight_transform lays it out (Cout / G x Cin / G per group).
 void correlate(const Plan& p, const float* in, const float* U, const float* bias, float* out) {

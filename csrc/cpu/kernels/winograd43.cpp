@@ -1,0 +1,369 @@
+// Winograd F(4x4, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride-1, dilation-1 conv2d in
+// float32: the forward and the input gradient, which is the same correlation of dy with the kernel
+// flipped and its channels swapped (padding 2 - P). The weight gradient stays on F(2x2, 3x3)
+// (winograd.cpp), whose fewer additions keep its long sums over all tiles accurate.
+// Shapes: x (N, C, H, W); w (O, C/G, 3, 3); y (N, O, oH, oW); G = groups, Cg = C/G, Og = O/G.
+//
+// The output is cut into 4x4 tiles; tile t reads the 6x6 input patch d_t at (4*th - padT, 4*tw - padL):
+//   V_t = B^T d_t B,  U = G g G^T  (6x6 each),  y_t = A^T [ sum_c U[o,c] (.) V_t[c] ] A   (4x4)
+// with the points 0, +-1, +-2 (the matrices below); for each of the 36 positions xi one GEMM over
+// the channels, M[xi] (Og x T) = U[xi] (Og x Cg) . V[xi] (Cg x T), as in winograd.cpp. 36
+// multiplies per 16 outputs and channel pair: 4x fewer than the direct method, 1.78x fewer than
+// F(2x2, 3x3). The price is float32 rounding: about 1e-5 of the largest output for 64 channels,
+// against 1e-6 for F(2x2, 3x3).
+//
+// Tiles are processed in blocks of TB (across images) whose V and M stay in L2; threads take
+// whole blocks. The transforms take any 8 tiles of a block at once, one per vector lane: the
+// block's input rows are first copied into a zero-padded buffer, from which each tile's patch
+// rows are read whole and transposed in registers. So an 8x8 image (2x2 tiles) fills the lanes as
+// well as a large one, and no load needs a bounds check.
+// This file uses no templates shared with portable code (see core/loop.h).
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/parallel.h"
+#include "cpu/kernels/conv_index.h"
+#include "cpu/kernels/simd_transpose.h"
+#include "cpu/kernels/winograd_products.h"
+#include "ops/conv.h"
+
+namespace ember {
+namespace CPU_CAPABILITY {
+namespace {
+
+using winograd::product_nn;
+using winograd::Scratch;
+using winograd::zero_tail;
+
+thread_local Scratch tl_v4, tl_m4, tl_pad4;
+
+// ---- eight lanes ------------------------------------------------------------------------------
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+using v8 = __m256;  // GCC/Clang vector type: the arithmetic operators below apply to it
+#else
+// Two SSE registers; GCC notes that passing it by value differs from an AVX build's ABI, which
+// does not matter between this file's inline functions.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float v8 __attribute__((vector_size(32)));
+#endif
+
+inline v8 load8(const float* p) {
+  v8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
+
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+// The four columns c[0..3] of eight tiles' output row as each tile's four consecutive floats:
+// tile k's row goes to dst[k] (4x4 transposes in both 128-bit halves).
+inline void store_rows4(const v8* c, float* const* dst) {
+  const __m256 t0 = _mm256_unpacklo_ps(c[0], c[1]), t1 = _mm256_unpackhi_ps(c[0], c[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(c[2], c[3]), t3 = _mm256_unpackhi_ps(c[2], c[3]);
+  const __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+  for (int k = 0; k < 4; ++k) {
+    _mm_storeu_ps(dst[k], _mm256_castps256_ps128(u[k]));
+    _mm_storeu_ps(dst[k + 4], _mm256_extractf128_ps(u[k], 1));
+  }
+}
+#else
+inline void transpose8(v8* r) {
+  float m[8][8];
+  for (int i = 0; i < 8; ++i) std::memcpy(m[i], &r[i], sizeof r[i]);
+  for (int i = 0; i < 8; ++i)
+    for (int j = 0; j < 8; ++j) r[j][i] = m[i][j];
+}
+inline void store_rows4(const v8* c, float* const* dst) {
+  for (int k = 0; k < 8; ++k)
+    for (int q = 0; q < 4; ++q) dst[k][q] = c[q][k];
+}
+#endif
+
+// ---- the 1-D transforms ---------------------------------------------------------------------
+// Input, B^T d:  (4d0 - 5d2 + d4,  -4(d1 + d2) + d3 + d4,  4(d1 - d2) - d3 + d4,
+//                 -2(d1 - d3) - d2 + d4,  2(d1 - d3) - d2 + d4,  4d1 - 5d3 + d5)
+inline void input_1d(const v8* d, v8* t) {
+  const v8 a = d[4] - d[2], b = d[1] - d[3];
+  t[0] = 4.f * d[0] - 5.f * d[2] + d[4];
+  t[1] = (d[3] + d[4]) - 4.f * (d[1] + d[2]);
+  t[2] = (d[4] - d[3]) + 4.f * (d[1] - d[2]);
+  t[3] = a - 2.f * b;
+  t[4] = a + 2.f * b;
+  t[5] = 4.f * d[1] - 5.f * d[3] + d[5];
+}
+
+// Output, A^T m:  (m0 + (m1 + m2) + (m3 + m4),  (m1 - m2) + 2(m3 - m4),
+//                  (m1 + m2) + 4(m3 + m4),      (m1 - m2) + 8(m3 - m4) + m5)
+inline void output_1d(const v8* m, v8* s) {
+  const v8 p = m[1] + m[2], q = m[1] - m[2], r = m[3] + m[4], u = m[3] - m[4];
+  s[0] = m[0] + p + r;
+  s[1] = q + 2.f * u;
+  s[2] = p + 4.f * r;
+  s[3] = q + 8.f * u + m[5];
+}
+
+// U[g][xi][o][c] = (G k G^T)[xi] for the taps k = taps(g, o, c, k) of group g's (Og x Cg) pairs,
+// computed in double, G = (1/4, 0, 0; -1/6, -1/6, -1/6; -1/6, 1/6, -1/6; 1/24, 1/12, 1/6;
+// 1/24, -1/12, 1/6; 0, 0, 1).
+template <typename Taps>
+void weight_transform43(int64_t G, int64_t Og, int64_t Cg, const Taps& taps, float* U) {
+  static const double Gm[6][3] = {{0.25, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  for (int64_t grp = 0; grp < G; ++grp)
+    for (int64_t o = 0; o < Og; ++o)
+      for (int64_t c = 0; c < Cg; ++c) {
+        float k[3][3];
+        taps(grp, o, c, k);
+        double gk[6][3];  // G k
+        for (int a = 0; a < 6; ++a)
+          for (int s = 0; s < 3; ++s) gk[a][s] = Gm[a][0] * k[0][s] + Gm[a][1] * k[1][s] + Gm[a][2] * k[2][s];
+        float* dst = U + grp * 36 * Og * Cg + o * Cg + c;
+        for (int a = 0; a < 6; ++a)
+          for (int b = 0; b < 6; ++b)
+            dst[(a * 6 + b) * Og * Cg] = float(gk[a][0] * Gm[b][0] + gk[a][1] * Gm[b][1] + gk[a][2] * Gm[b][2]);
+      }
+}
+
+// ---- blocks -----------------------------------------------------------------------------------
+// One correlation: `in` (N, Cin, iH, iW) -> `out` (N, Cout, oH, oW), 3x3 taps, the input row/column
+// of output 0 at -padT / -padL (zeros outside the input).
+struct Plan {
+  int64_t N, Cin, iH, iW, Cout, oH, oW, padT, padL, G;
+  int64_t tH, tW, tiles;  // tiles per image row/column, in all
+  int64_t TB;             // tiles per block
+  int64_t ld;             // row stride of V and M: TB + 16 (the products round the columns up to 16)
+  int64_t Wp;             // row length of the padded input copy: 4 * tW + 4 (each patch row is read as 8 floats)
+};
+
+Plan make_plan(int64_t N, int64_t Cin, int64_t iH, int64_t iW, int64_t Cout, int64_t oH, int64_t oW, int64_t padT,
+               int64_t padL, int64_t G) {
+  Plan p{N, Cin, iH, iW, Cout, oH, oW, padT, padL, G, (oH + 3) / 4, (oW + 3) / 4, 0, 0, 0, 0};
+  p.tiles = N * p.tH * p.tW;
+  // V (36 x Cin x TB) and M (36 x Cout x TB) floats together about 512 KB; a multiple of 16.
+  const int64_t tb = 131072 / (36 * imax(1, Cin + Cout));
+  p.TB = imax(16, imin(256, tb / 16 * 16));
+  p.ld = p.TB + 16;
+  p.Wp = 4 * p.tW + 4;
+  return p;
+}
+
+// The tiles [t0, t0 + nb) of a block, by image: `first` is the block's first tile of image n, and
+// its input rows start at row `row0` of the padded copy. Each image's run of tile rows [th0, th1]
+// needs the input rows 4*th0 - padT .. 4*th1 + 5 - padT: 4*(th1 - th0) + 6 rows.
+struct Segments {
+  int64_t rows;        // padded rows in all (the copy is Cin x rows x Wp)
+  int64_t count;       // images the block touches
+  int64_t n0;          // the first of them
+  int64_t* th0;        // per image: its first tile row in the block
+  int64_t* row0;       // per image: its first row in the padded copy
+};
+
+// Copies the input rows the block's tiles read into pad (Cin x seg.rows x p.Wp), zeros where a
+// patch reaches past the input, and fills seg.
+void pad_block(const Plan& p, const float* in, int64_t t0, int64_t nb, float* pad, Segments& seg) {
+  const int64_t per_image = p.tH * p.tW, plane = p.iH * p.iW;
+  seg.n0 = t0 / per_image;
+  seg.count = (t0 + nb - 1) / per_image - seg.n0 + 1;
+  seg.rows = 0;
+  for (int64_t i = 0; i < seg.count; ++i) {
+    const int64_t n = seg.n0 + i;
+    const int64_t a = imax(t0, n * per_image) - n * per_image, b = imin(t0 + nb, (n + 1) * per_image) - 1 - n * per_image;
+    seg.th0[i] = a / p.tW;
+    seg.row0[i] = seg.rows;
+    seg.rows += 4 * (b / p.tW - seg.th0[i]) + 6;
+  }
+  const int64_t cplane = seg.rows * p.Wp;
+  const int64_t lo = imin(p.padL, p.Wp), hi = imin(p.padL + p.iW, p.Wp);  // padded columns holding input
+  for (int64_t c = 0; c < p.Cin; ++c)
+    for (int64_t i = 0; i < seg.count; ++i) {
+      const int64_t n = seg.n0 + i;
+      const int64_t rows = (i + 1 < seg.count ? seg.row0[i + 1] : seg.rows) - seg.row0[i];
+      const float* src = in + (n * p.Cin + c) * plane;
+      for (int64_t r = 0; r < rows; ++r) {
+        float* dst = pad + c * cplane + (seg.row0[i] + r) * p.Wp;
+        const int64_t ih = 4 * seg.th0[i] + r - p.padT;
+        // Loops, not memcpy/memset calls: the rows are a few dozen floats.
+        if (ih < 0 || ih >= p.iH || hi <= lo) {
+          for (int64_t q = 0; q < p.Wp; ++q) dst[q] = 0.f;
+          continue;
+        }
+        const float* row = src + ih * p.iW - p.padL;
+        for (int64_t q = 0; q < lo; ++q) dst[q] = 0.f;
+        for (int64_t q = lo; q < hi; ++q) dst[q] = row[q];
+        for (int64_t q = hi; q < p.Wp; ++q) dst[q] = 0.f;
+      }
+    }
+}
+
+// V[c][xi][j] for the tiles [t0, t0 + nb) of the block, all Cin channels, from the padded copy
+// (a channel's 36 rows together: each group's stores stay within a few KB).
+// Eight tiles at a time: per patch row, the eight tiles' rows (8 floats, 6 of them the patch)
+// transposed into columns across the tiles. A last group of fewer than eight tiles repeats its
+// last tile in the spare lanes; their columns lie past nb (zeroed before the products) or in the
+// padding of ld.
+void input_transform(const Plan& p, const float* pad, const Segments& seg, int64_t t0, int64_t nb, float* V) {
+  const int64_t per_image = p.tH * p.tW, cplane = seg.rows * p.Wp;
+  for (int64_t j = 0; j < nb; j += 8) {
+    int64_t off[8];  // each lane's patch in the padded copy, channel 0
+    for (int k = 0; k < 8; ++k) {
+      const int64_t t = t0 + imin(j + k, nb - 1), n = t / per_image, r = t % per_image;
+      const int64_t i = n - seg.n0, th = r / p.tW, tw = r % p.tW;
+      off[k] = (seg.row0[i] + 4 * (th - seg.th0[i])) * p.Wp + 4 * tw;
+    }
+    for (int64_t c = 0; c < p.Cin; ++c) {
+      const float* src = pad + c * cplane;
+      v8 t[6][6];  // t[r][i]: row r of the patches, transformed along the columns
+      for (int r = 0; r < 6; ++r) {
+        v8 d[8];
+        for (int k = 0; k < 8; ++k) d[k] = load8(src + off[k] + r * p.Wp);
+        transpose8(d);  // d[col][tile]
+        input_1d(d, t[r]);
+      }
+      float* dst = V + c * 36 * p.ld + j;
+      for (int i = 0; i < 6; ++i) {
+        const v8 col[6] = {t[0][i], t[1][i], t[2][i], t[3][i], t[4][i], t[5][i]};
+        v8 u[6];
+        input_1d(col, u);
+        for (int a = 0; a < 6; ++a) store8(dst + (a * 6 + i) * p.ld, u[a]);
+      }
+    }
+  }
+}
+
+// out tiles [t0, t0 + nb) = A^T M A (+ bias), clipped to oH x oW. Eight tiles at a time; each
+// output row of the eight tiles (four columns each) is transposed out of the lanes and stored
+// four floats per tile. A group with a tile cut by the right or bottom edge (or fewer than eight
+// tiles) writes through a scratch row, of which only the existing part is copied out.
+void output_transform(const Plan& p, const float* M, int64_t t0, int64_t nb, const float* bias, float* out) {
+  const int64_t plane = p.oH * p.oW, per_image = p.tH * p.tW;
+  for (int64_t j = 0; j < nb; j += 8) {
+    const int lanes = int(imin(8, nb - j));
+    int64_t base[8];  // each tile's top-left output in its image, channel 0
+    int rows[8], cols[8];
+    bool whole = lanes == 8;
+    for (int k = 0; k < lanes; ++k) {
+      const int64_t t = t0 + j + k, n = t / per_image, r = t % per_image, oh = 4 * (r / p.tW), ow = 4 * (r % p.tW);
+      base[k] = n * p.Cout * plane + oh * p.oW + ow;
+      rows[k] = int(imin(4, p.oH - oh));
+      cols[k] = int(imin(4, p.oW - ow));
+      whole = whole && rows[k] == 4 && cols[k] == 4;
+    }
+    for (int64_t o = 0; o < p.Cout; ++o) {
+      const float* m = M + o * 36 * p.ld + j;
+      v8 s[6][4];  // s[a][q]: row a of M, transformed along the columns
+      for (int a = 0; a < 6; ++a) {
+        v8 row[6];
+        for (int b = 0; b < 6; ++b) row[b] = load8(m + (a * 6 + b) * p.ld);
+        output_1d(row, s[a]);
+      }
+      const float bv = bias ? bias[o] : 0.f;
+      v8 y[4][4];  // y[r][q]: output row r, column q of the eight tiles
+      for (int q = 0; q < 4; ++q) {
+        const v8 col[6] = {s[0][q], s[1][q], s[2][q], s[3][q], s[4][q], s[5][q]};
+        v8 yq[4];
+        output_1d(col, yq);
+        for (int r = 0; r < 4; ++r) y[r][q] = yq[r] + bv;
+      }
+      if (whole) {
+        for (int r = 0; r < 4; ++r) {
+          float* dst[8];
+          for (int k = 0; k < 8; ++k) dst[k] = out + base[k] + o * plane + r * p.oW;
+          store_rows4(y[r], dst);
+        }
+        continue;
+      }
+      float part[4][8][4];  // [row][tile][column]
+      for (int r = 0; r < 4; ++r) {
+        float* dst[8];
+        for (int k = 0; k < 8; ++k) dst[k] = part[r][k];
+        store_rows4(y[r], dst);
+      }
+      for (int k = 0; k < lanes; ++k) {
+        float* dst = out + base[k] + o * plane;
+        for (int r = 0; r < rows[k]; ++r)
+          for (int q = 0; q < cols[k]; ++q) dst[r * p.oW + q] = part[r][k][q];
+      }
+    }
+  }
+}
+
+// out = correlate(in, U) + bias, U as weight_transform43 lays it out (Cout / G x Cin / G per group).
+void correlate(const Plan& p, const float* in, const float* U, const float* bias, float* out) {
+  const int64_t Cg = p.Cin / p.G, Og = p.Cout / p.G;
+  const int64_t nblocks = (p.tiles + p.TB - 1) / p.TB;
+  const int64_t per_image = p.tH * p.tW;
+  // A block touches at most ceil(TB / per_image) + 1 images; their padded rows at most
+  // (rows of TB tiles) + 6 per image.
+  const int64_t max_images = p.TB / per_image + 2;
+  const int64_t max_rows = 4 * (p.TB / p.tW + 2) + 6 * max_images;
+  parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
+    float* V = tl_v4.get(36 * p.Cin * p.ld);
+    float* M = tl_m4.get(36 * p.Cout * p.ld);
+    float* pad = tl_pad4.get(p.Cin * max_rows * p.Wp + 2 * max_images * 2 + 8);
+    int64_t* meta = reinterpret_cast<int64_t*>(pad + p.Cin * max_rows * p.Wp + 8);
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t t0 = b * p.TB, nb = imin(p.TB, p.tiles - t0);
+      Segments seg{0, 0, 0, meta, meta + max_images};
+      pad_block(p, in, t0, nb, pad, seg);
+      input_transform(p, pad, seg, t0, nb, V);
+      zero_tail(V, 36 * p.Cin, p.ld, nb);
+      const int64_t cols = (nb + 15) / 16 * 16;
+      for (int64_t grp = 0; grp < p.G; ++grp)
+        for (int64_t xi = 0; xi < 36; ++xi)
+          product_nn(Og, cols, Cg, U + (grp * 36 + xi) * Og * Cg, Cg, V + grp * Cg * 36 * p.ld + xi * p.ld, 36 * p.ld,
+                     M + grp * Og * 36 * p.ld + xi * p.ld, 36 * p.ld);
+      output_transform(p, M, t0, nb, bias, out);
+    }
+  });
+}
+
+// Runs correlate with U from weight_transform43(taps), freeing U on every path.
+template <typename Taps>
+void correlate_with(const Plan& p, int64_t G, int64_t Og, int64_t Cg, const Taps& taps, const float* in,
+                    const float* bias, float* out) {
+  float* U = static_cast<float*>(std::malloc(size_t(36 * G * Og * Cg) * sizeof(float)));
+  if (!U) throw std::bad_alloc();
+  try {
+    weight_transform43(G, Og, Cg, taps, U);
+    correlate(p, in, U, bias, out);
+  } catch (...) {
+    std::free(U);
+    throw;
+  }
+  std::free(U);
+}
+
+void forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* bias, void* y) {
+  EMBER_CHECK(dtype == DType::Float32, TypeError, "conv2d (Winograd F(4x4, 3x3)): float32 only");
+  const int64_t Cg = g.C / g.G, Og = g.O / g.G;
+  const float* wf = static_cast<const float*>(w);
+  const Plan p = make_plan(g.N, g.C, g.H, g.W, g.O, g.oH, g.oW, g.padT, g.padL, g.G);
+  correlate_with(p, g.G, Og, Cg, [&](int64_t grp, int64_t o, int64_t c, float (&k)[3][3]) {
+    const float* src = wf + ((grp * Og + o) * Cg + c) * 9;
+    for (int i = 0; i < 9; ++i) k[i / 3][i % 3] = src[i];
+  }, static_cast<const float*>(x), static_cast<const float*>(bias), static_cast<float*>(y));
+}
+
+// dx = correlate(dy, w flipped and transposed per group), padding 2 - P; `bias` (C values, or
+// null) is added to every dx plane (conv_transpose2d's bias).
+void backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const void* w, const void* bias, void* dx) {
+  EMBER_CHECK(dtype == DType::Float32, TypeError, "conv2d_backward_input (Winograd F(4x4, 3x3)): float32 only");
+  const int64_t Cg = g.C / g.G, Og = g.O / g.G;
+  const float* wf = static_cast<const float*>(w);
+  const Plan p = make_plan(g.N, g.O, g.oH, g.oW, g.C, g.H, g.W, 2 - g.padT, 2 - g.padL, g.G);
+  // The swapped pair (c, o) of group grp reads w[grp*Og + o, c] rotated by 180 degrees.
+  correlate_with(p, g.G, Cg, Og, [&](int64_t grp, int64_t c, int64_t o, float (&k)[3][3]) {
+    const float* src = wf + ((grp * Og + o) * Cg + c) * 9;
+    for (int i = 0; i < 9; ++i) k[i / 3][i % 3] = src[8 - i];
+  }, static_cast<const float*>(dy), static_cast<const float*>(bias), static_cast<float*>(dx));
+}
+
+}  // namespace
+
+REGISTER_CPU_KERNEL(conv2d_winograd43_forward_stub, &forward);
+REGISTER_CPU_KERNEL(conv2d_winograd43_backward_input_stub, &backward_input);
+
+}  // namespace CPU_CAPABILITY
+}  // namespace ember

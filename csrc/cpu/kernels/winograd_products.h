@@ -1,0 +1,146 @@
+// The products of the Winograd convolutions (cpu/kernels/winograd.cpp, F(2x2, 3x3);
+// cpu/kernels/winograd43.cpp, F(4x4, 3x3)) on operands their transforms laid out for them, and
+// their grow-only scratch memory. Like vec_math.h, included only by files under
+// csrc/cpu/kernels/, so each instruction-set build gets its own copy in its own namespace.
+//
+// product_nn: C (M x N) = A (M x K, row stride lda) . B (K x N, row stride ldb), with N a multiple
+// of 16 (the transforms zero the block's columns past its last tile). A register tile of MR rows
+// x 16 columns: per k two vector loads of B's row and MR broadcasts of A's column.
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+#include <immintrin.h>
+#endif
+
+namespace ember {
+namespace CPU_CAPABILITY {
+namespace winograd {
+
+// Grow-only, 64-byte-aligned scratch memory, one per thread and purpose.
+struct Scratch {
+  float* ptr = nullptr;
+  size_t n = 0;
+  ~Scratch() { std::free(ptr); }
+  float* get(int64_t want) {
+    if (size_t(want) > n) {
+      std::free(ptr);
+      n = (size_t(want) + 1023) / 1024 * 1024;
+      ptr = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+      if (!ptr) {
+        n = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return ptr;
+  }
+};
+
+// Zeroes columns [nb, round_up(nb, 16)) of `rows` rows of stride ld: the products read whole
+// groups of 16 (nn) or 8 (nt) columns.
+inline void zero_tail(float* base, int64_t rows, int64_t ld, int64_t nb) {
+  const int64_t end = (nb + 15) / 16 * 16;
+  if (end > nb)
+    for (int64_t r = 0; r < rows; ++r) std::memset(base + r * ld + nb, 0, size_t(end - nb) * sizeof(float));
+}
+
+#if defined(CPU_CAPABILITY_AVX512)
+// AVX-512: 16 columns per zmm; the register tile is MR rows x NV zmm (8 x 32 columns, a last 16
+// columns with NV = 1).
+template <int MR, int NV>
+inline void nn_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  __m512 acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(B + k * ldb + 16 * v);
+    for (int r = 0; r < MR; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * lda + k]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
+}
+
+template <int NV>
+inline void product_nn_columns(int64_t M, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                               float* C, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + 8 <= M; i += 8) nn_tile<8, NV>(K, A + i * lda, lda, B, ldb, C + i * ldc, ldc);
+  A += i * lda;
+  C += i * ldc;
+  switch (M - i) {
+    case 7: nn_tile<7, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 6: nn_tile<6, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 5: nn_tile<5, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 4: nn_tile<4, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 3: nn_tile<3, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 2: nn_tile<2, NV>(K, A, lda, B, ldb, C, ldc); break;
+    case 1: nn_tile<1, NV>(K, A, lda, B, ldb, C, ldc); break;
+    default: break;
+  }
+}
+
+inline void product_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                       float* C, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 32 <= N; j += 32) product_nn_columns<2>(M, K, A, lda, B + j, ldb, C + j, ldc);
+  if (j < N) product_nn_columns<1>(M, K, A, lda, B + j, ldb, C + j, ldc);  // N is a multiple of 16
+}
+#elif defined(CPU_CAPABILITY_AVX2)
+template <int MR>
+inline void nn_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  __m256 acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(B + k * ldb), b1 = _mm256_loadu_ps(B + k * ldb + 8);
+    for (int r = 0; r < MR; ++r) {
+      const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
+      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    _mm256_storeu_ps(C + r * ldc, acc[r][0]);
+    _mm256_storeu_ps(C + r * ldc + 8, acc[r][1]);
+  }
+}
+
+inline void product_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                       float* C, int64_t ldc) {
+  for (int64_t j = 0; j < N; j += 16) {
+    int64_t i = 0;
+    for (; i + 6 <= M; i += 6) nn_tile<6>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+    switch (M - i) {
+      case 5: nn_tile<5>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
+      case 4: nn_tile<4>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
+      case 3: nn_tile<3>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
+      case 2: nn_tile<2>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
+      case 1: nn_tile<1>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc); break;
+      default: break;
+    }
+  }
+}
+#else
+inline void product_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                       float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    for (int64_t j = 0; j < N; ++j) c[j] = 0.f;
+    for (int64_t k = 0; k < K; ++k) {
+      const float a = A[i * lda + k];
+      const float* b = B + k * ldb;
+      for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
+    }
+  }
+}
+#endif
+
+}  // namespace winograd
+}  // namespace CPU_CAPABILITY
+}  // namespace ember
