@@ -68,7 +68,22 @@ inline void store_rows4(const v8* c, float* const* dst) {
     _mm_storeu_ps(dst[k + 4], _mm256_extractf128_ps(u[k], 1));
   }
 }
-#else
+#endif
+#if defined(CPU_CAPABILITY_AVX512)
+// The same, storing only the first n[k] (0..4) floats of tile k's row: AVX-512 masked stores
+// never touch the masked-off floats, so tiles cut by the image's edge need no scratch copy.
+inline void store_rows4_first(const v8* c, float* const* dst, const int* n) {
+  const __m256 t0 = _mm256_unpacklo_ps(c[0], c[1]), t1 = _mm256_unpackhi_ps(c[0], c[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(c[2], c[3]), t3 = _mm256_unpackhi_ps(c[2], c[3]);
+  const __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+  for (int k = 0; k < 4; ++k) {
+    _mm_mask_storeu_ps(dst[k], __mmask8((1u << n[k]) - 1u), _mm256_castps256_ps128(u[k]));
+    _mm_mask_storeu_ps(dst[k + 4], __mmask8((1u << n[k + 4]) - 1u), _mm256_extractf128_ps(u[k], 1));
+  }
+}
+#endif
+#if !(defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2))
 inline void transpose8(v8* r) {
   float m[8][8];
   for (int i = 0; i < 8; ++i) std::memcpy(m[i], &r[i], sizeof r[i]);
@@ -235,7 +250,8 @@ void input_transform(const Plan& p, const float* pad, const Segments& seg, int64
 // out tiles [t0, t0 + nb) = A^T M A (+ bias), clipped to oH x oW. Eight tiles at a time; each
 // output row of the eight tiles (four columns each) is transposed out of the lanes and stored
 // four floats per tile. A group with a tile cut by the right or bottom edge (or fewer than eight
-// tiles) writes through a scratch row, of which only the existing part is copied out.
+// tiles) stores under masks with AVX-512, else through a scratch row of which only the existing
+// part is copied out.
 void output_transform(const Plan& p, const float* M, int64_t t0, int64_t nb, const float* bias, float* out) {
   const int64_t plane = p.oH * p.oW, per_image = p.tH * p.tW;
   for (int64_t j = 0; j < nb; j += 8) {
@@ -274,6 +290,19 @@ void output_transform(const Plan& p, const float* M, int64_t t0, int64_t nb, con
         }
         continue;
       }
+#if defined(CPU_CAPABILITY_AVX512)
+      for (int r = 0; r < 4; ++r) {
+        float* dst[8];
+        int n[8];
+        for (int k = 0; k < 8; ++k) {
+          const bool here = k < lanes && r < rows[k];
+          dst[k] = here ? out + base[k] + o * plane + r * p.oW : out;  // out: never written (n = 0)
+          n[k] = here ? cols[k] : 0;
+        }
+        store_rows4_first(y[r], dst, n);
+      }
+      continue;
+#endif
       float part[4][8][4];  // [row][tile][column]
       for (int r = 0; r < 4; ++r) {
         float* dst[8];
