@@ -185,12 +185,13 @@ inline void padded_row(float* dst, const float* row, int64_t w0, int64_t n, int6
   }
 }
 
-// V[xi][c][j] for the tiles [t0, t0 + nb) of the block, all Cin channels. Per run of tiles in
+// V[c][xi][j] for the tiles [t0, t0 + nb) of the block, all Cin channels (a channel's 16 rows
+// together, as in winograd43.cpp: its stores stay within a few KB). Per run of tiles in
 // one tile row, the four input rows each patch row reads are copied into zero-padded buffers
 // (rows[r], 2 * 8 * ceil(run / 8) + 16 floats), so every tile reads without bounds checks; eight
 // tiles at a time, the last group through a scratch tile when the run is not a multiple of 8.
 void input_transform(const Plan& p, const float* in, int64_t t0, int64_t nb, float* V, float* rows) {
-  const int64_t plane = p.iH * p.iW, vstride = p.Cin * p.ld, per_image = p.tH * p.tW;
+  const int64_t plane = p.iH * p.iW, per_image = p.tH * p.tW;
   const int64_t width = 2 * ((p.TB + 7) / 8 * 8) + 16;  // one padded row buffer
   for (int64_t j = 0; j < nb;) {
     const int64_t t = t0 + j, n = t / per_image, rr = t % per_image, th = rr / p.tW, tw = rr % p.tW;
@@ -206,12 +207,12 @@ void input_transform(const Plan& p, const float* in, int64_t t0, int64_t nb, flo
         padded_row(buf, (ih >= 0 && ih < p.iH) ? src + ih * p.iW : nullptr, w0, cols, p.iW);
         q[r] = buf;
       }
-      float* dst = V + c * p.ld + j;
+      float* dst = V + c * 16 * p.ld + j;
       // A last group of fewer than 8 tiles stores whole vectors too: the columns past the run
       // belong to later runs of the block (written after this one) or to the padding of ld.
       for (int64_t k = 0; k < run; k += 8) {
         const float* const qk[4] = {q[0] + 2 * k, q[1] + 2 * k, q[2] + 2 * k, q[3] + 2 * k};
-        input_transform8(qk, dst + k, vstride);
+        input_transform8(qk, dst + k, p.ld);
       }
     }
     j += run;
@@ -222,7 +223,7 @@ void input_transform(const Plan& p, const float* in, int64_t t0, int64_t nb, flo
 // that would write past the run's columns (its end, an odd oW) or rows (an odd oH) goes through a
 // scratch pair of rows, of which only the existing part is copied out.
 void output_transform(const Plan& p, const float* M, int64_t t0, int64_t nb, const float* bias, float* out) {
-  const int64_t plane = p.oH * p.oW, mstride = p.Cout * p.ld, per_image = p.tH * p.tW;
+  const int64_t plane = p.oH * p.oW, per_image = p.tH * p.tW;
   for (int64_t j = 0; j < nb;) {
     const int64_t t = t0 + j, n = t / per_image, r = t % per_image, th = r / p.tW, tw = r % p.tW;
     const int64_t run = imin(nb - j, p.tW - tw);
@@ -230,17 +231,17 @@ void output_transform(const Plan& p, const float* M, int64_t t0, int64_t nb, con
     const bool two_rows = oh + 1 < p.oH;
     const int64_t width = imin(2 * run, p.oW - ow0);  // output columns of the run
     for (int64_t o = 0; o < p.Cout; ++o) {
-      const float* m = M + o * p.ld + j;
+      const float* m = M + o * 16 * p.ld + j;
       float* y0 = out + (n * p.Cout + o) * plane + oh * p.oW + ow0;
       float* y1 = y0 + p.oW;
       const float b = bias ? bias[o] : 0.f;
       for (int64_t k = 0; k < run; k += 8) {
         const int64_t cols = imin(16, width - 2 * k);
         if (cols == 16 && two_rows) {
-          output_transform8(m + k, mstride, b, y0 + 2 * k, y1 + 2 * k);
+          output_transform8(m + k, p.ld, b, y0 + 2 * k, y1 + 2 * k);
         } else {
           alignas(32) float part[2][16];
-          output_transform8(m + k, mstride, b, part[0], part[1]);
+          output_transform8(m + k, p.ld, b, part[0], part[1]);
           std::memcpy(y0 + 2 * k, part[0], size_t(cols) * sizeof(float));
           if (two_rows) std::memcpy(y1 + 2 * k, part[1], size_t(cols) * sizeof(float));
         }
@@ -283,11 +284,11 @@ inline void output_grad_transform8(const float* g0, const float* g1, float* dst,
 }
 #endif
 
-// dM[xi][o][j] = (A dy_t A^T)[xi] for the tiles [t0, t0 + nb) of the block, from dy (N, Cout,
+// dM[o][xi][j] = (A dy_t A^T)[xi] for the tiles [t0, t0 + nb) of the block, from dy (N, Cout,
 // oH, oW); a tile's outputs past oH x oW count as zeros. Same run and row-buffer scheme as
 // input_transform.
 void output_grad_transform(const Plan& p, const float* dy, int64_t t0, int64_t nb, float* dM, float* rows) {
-  const int64_t plane = p.oH * p.oW, mstride = p.Cout * p.ld, per_image = p.tH * p.tW;
+  const int64_t plane = p.oH * p.oW, per_image = p.tH * p.tW;
   const int64_t width = 2 * ((p.TB + 7) / 8 * 8) + 16;
   for (int64_t j = 0; j < nb;) {
     const int64_t t = t0 + j, n = t / per_image, rr = t % per_image, th = rr / p.tW, tw = rr % p.tW;
@@ -301,9 +302,9 @@ void output_grad_transform(const Plan& p, const float* dy, int64_t t0, int64_t n
         padded_row(buf, oh + r < p.oH ? src + (oh + r) * p.oW : nullptr, ow0, cols, p.oW);
         q[r] = buf;
       }
-      float* dst = dM + o * p.ld + j;
+      float* dst = dM + o * 16 * p.ld + j;
       for (int64_t k = 0; k < run; k += 8)  // whole vectors, as in input_transform
-        output_grad_transform8(q[0] + 2 * k, q[1] + 2 * k, dst + k, mstride);
+        output_grad_transform8(q[0] + 2 * k, q[1] + 2 * k, dst + k, p.ld);
     }
     j += run;
   }
@@ -457,8 +458,8 @@ void correlate(const Plan& p, const float* in, const float* U, const float* bias
       const int64_t cols = (nb + 15) / 16 * 16;
       for (int64_t grp = 0; grp < p.G; ++grp)
         for (int64_t xi = 0; xi < 16; ++xi)
-          product_nn(Og, cols, Cg, U + (grp * 16 + xi) * Og * Cg, Cg, V + (xi * p.Cin + grp * Cg) * p.ld, p.ld,
-                     M + (xi * p.Cout + grp * Og) * p.ld, p.ld);
+          product_nn(Og, cols, Cg, U + (grp * 16 + xi) * Og * Cg, Cg, V + grp * Cg * 16 * p.ld + xi * p.ld, 16 * p.ld,
+                     M + grp * Og * 16 * p.ld + xi * p.ld, 16 * p.ld);
       output_transform(p, M, t0, nb, bias, out);
     }
   });
@@ -558,8 +559,8 @@ void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, cons
           // dU[grp][xi] (Og x Cg) += dM[xi] (Og x nb) . V[xi]^T (nb x Cg), in eight lanes
           for (int64_t grp = 0; grp < g.G; ++grp)
             for (int64_t xi = 0; xi < 16; ++xi)
-              product_nt_lanes(Og, Cg, depth, dM + (xi * p.Cout + grp * Og) * p.ld, p.ld,
-                               V + (xi * p.Cin + grp * Cg) * p.ld, p.ld, acc + (grp * 16 + xi) * Og * Cg * 8);
+              product_nt_lanes(Og, Cg, depth, dM + grp * Og * 16 * p.ld + xi * p.ld, 16 * p.ld,
+                               V + grp * Cg * 16 * p.ld + xi * p.ld, 16 * p.ld, acc + (grp * 16 + xi) * Og * Cg * 8);
         }
       }
     });
