@@ -34,6 +34,8 @@ namespace {
 using winograd::Scratch;
 using winograd::product_nn;
 using winograd::zero_tail;
+using winograd::product_nt_lanes;
+using winograd::bias_grad;
 thread_local Scratch tl_v, tl_m, tl_rows;
 
 // One Winograd correlation: `in` (N, Cin, iH, iW) -> `out` (N, Cout, oH, oW), 3x3 taps, the input
@@ -334,115 +336,6 @@ void weight_transform(int64_t G, int64_t Og, int64_t Cg, const Taps& taps, float
       }
 }
 
-// ---- the weight gradient's product, on operands the transforms laid out for it -------------
-// product_nt_lanes: C8 (M x N x 8) += A (M x K, lda) . B (N x K, ldb)^T kept as eight lane
-// partial sums (C8[i][j][l] = sum over k = l mod 8), K a multiple of 8; one horizontal sum per
-// entry at the very end instead of one per block. (product_nn: winograd_products.h.)
-#if defined(CPU_CAPABILITY_AVX512)
-// AVX-512: the register tile is MI x NJ entries of 16 lanes, folded to the eight lanes of C8
-// (lanes l and l + 8 both hold k = l mod 8) at the end of each call.
-template <int MI, int NJ>
-inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8, int64_t ldc8) {
-  __m512 acc[MI][NJ];
-  for (int i = 0; i < MI; ++i)
-    for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; k += 16) {
-    __m512 b[NJ];
-    for (int j = 0; j < NJ; ++j) b[j] = _mm512_loadu_ps(B + j * ldb + k);
-    for (int i = 0; i < MI; ++i) {
-      const __m512 a = _mm512_loadu_ps(A + i * lda + k);
-      for (int j = 0; j < NJ; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < MI; ++i)
-    for (int j = 0; j < NJ; ++j) {
-      float* c = C8 + i * ldc8 + 8 * j;
-      // Masked extracts: GCC 12's unmasked ones (and the cast) trip -Wuninitialized in its header.
-      const __m256 z = _mm256_setzero_ps();
-      const __m256 folded = _mm256_add_ps(_mm512_mask_extractf32x8_ps(z, __mmask8(0xFF), acc[i][j], 0),
-                                          _mm512_mask_extractf32x8_ps(z, __mmask8(0xFF), acc[i][j], 1));
-      _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), folded));
-    }
-}
-
-template <int MI>
-inline void nt_row(int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8,
-                   int64_t ldc8) {
-  int64_t j = 0;
-  for (; j + 4 <= N; j += 4) nt_tile<MI, 4>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8);
-  switch (N - j) {
-    case 3: nt_tile<MI, 3>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
-    case 2: nt_tile<MI, 2>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
-    case 1: nt_tile<MI, 1>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
-    default: break;
-  }
-}
-
-void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                      float* C8) {  // K is a multiple of 16 here
-  const int64_t ldc8 = 8 * N;
-  int64_t i = 0;
-  for (; i + 4 <= M; i += 4) nt_row<4>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
-  A += i * lda;
-  C8 += i * ldc8;
-  switch (M - i) {
-    case 3: nt_row<3>(N, K, A, lda, B, ldb, C8, ldc8); break;
-    case 2: nt_row<2>(N, K, A, lda, B, ldb, C8, ldc8); break;
-    case 1: nt_row<1>(N, K, A, lda, B, ldb, C8, ldc8); break;
-    default: break;
-  }
-}
-#elif defined(CPU_CAPABILITY_AVX2)
-template <int MI, int NJ>
-inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8, int64_t ldc8) {
-  __m256 acc[MI][NJ];
-  for (int i = 0; i < MI; ++i)
-    for (int j = 0; j < NJ; ++j) acc[i][j] = _mm256_loadu_ps(C8 + i * ldc8 + 8 * j);
-  for (int64_t k = 0; k < K; k += 8) {
-    __m256 b[NJ];
-    for (int j = 0; j < NJ; ++j) b[j] = _mm256_loadu_ps(B + j * ldb + k);
-    for (int i = 0; i < MI; ++i) {
-      const __m256 a = _mm256_loadu_ps(A + i * lda + k);
-      for (int j = 0; j < NJ; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < MI; ++i)
-    for (int j = 0; j < NJ; ++j) _mm256_storeu_ps(C8 + i * ldc8 + 8 * j, acc[i][j]);
-}
-
-template <int MI>
-inline void nt_row(int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8,
-                   int64_t ldc8) {
-  int64_t j = 0;
-  for (; j + 4 <= N; j += 4) nt_tile<MI, 4>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8);
-  switch (N - j) {
-    case 3: nt_tile<MI, 3>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
-    case 2: nt_tile<MI, 2>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
-    case 1: nt_tile<MI, 1>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
-    default: break;
-  }
-}
-
-void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                      float* C8) {
-  const int64_t ldc8 = 8 * N;
-  int64_t i = 0;
-  for (; i + 3 <= M; i += 3) nt_row<3>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
-  if (M - i == 2) nt_row<2>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
-  if (M - i == 1) nt_row<1>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
-}
-#else
-void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                      float* C8) {
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      float* c = C8 + (i * N + j) * 8;
-      for (int64_t k = 0; k < K; k += 8)
-        for (int l = 0; l < 8; ++l) c[l] += A[i * lda + k + l] * B[j * ldb + k + l];
-    }
-}
-#endif
-
 // out = correlate(in, U) + bias, U as weight_transform lays it out (Cout / G x Cin / G per group).
 void correlate(const Plan& p, const float* in, const float* U, const float* bias, float* out) {
   const int64_t Cg = p.Cin / p.G, Og = p.Cout / p.G;
@@ -513,25 +406,8 @@ void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, cons
   EMBER_CHECK(dtype == DType::Float32, TypeError, "conv2d_backward_weight (Winograd): float32 only");
   const float* dy = static_cast<const float*>(dy_);
   const float* x = static_cast<const float*>(x_);
-  const int64_t Cg = g.C / g.G, Og = g.O / g.G, oHW = g.oH * g.oW;
-  if (db_) {
-    float* db = static_cast<float*>(db_);
-    parallel_for(0, g.O, imax(1, 65536 / imax(g.N * oHW, 1)), [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o) {
-        double s = 0.0;
-        for (int64_t n = 0; n < g.N; ++n) {
-          const float* row = dy + (n * g.O + o) * oHW;
-          float s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-          int64_t i = 0;
-          for (; i + 8 <= oHW; i += 8)
-            for (int k = 0; k < 8; ++k) s8[k] += row[i + k];
-          for (; i < oHW; ++i) s8[0] += row[i];
-          s += double(((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7])));
-        }
-        db[o] = float(s);
-      }
-    });
-  }
+  const int64_t Cg = g.C / g.G, Og = g.O / g.G;
+  if (db_) bias_grad(g, dy, static_cast<float*>(db_));
   if (!dw_) return;
   float* dw = static_cast<float*>(dw_);
   const Plan p = make_plan(g.N, g.C, g.H, g.W, g.O, g.oH, g.oW, g.padT, g.padL, g.G, 256);

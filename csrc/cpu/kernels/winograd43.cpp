@@ -184,7 +184,8 @@ void pad_block(const Plan& p, const float* in, int64_t t0, int64_t nb, float* pa
   seg.rows = 0;
   for (int64_t i = 0; i < seg.count; ++i) {
     const int64_t n = seg.n0 + i;
-    const int64_t a = imax(t0, n * per_image) - n * per_image, b = imin(t0 + nb, (n + 1) * per_image) - 1 - n * per_image;
+    const int64_t a = imax(t0, n * per_image) - n * per_image;           // first and last tile of
+    const int64_t b = imin(t0 + nb, (n + 1) * per_image) - 1 - n * per_image;  // image n in the block
     seg.th0[i] = a / p.tW;
     seg.row0[i] = seg.rows;
     seg.rows += 4 * (b / p.tW - seg.th0[i]) + 6;
