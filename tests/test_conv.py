@@ -491,14 +491,19 @@ def test_conv2d_winograd_agrees_with_im2col_on_resnet_shapes_and_threads(threads
 @pytest.mark.parametrize("channels", [64, 256])
 def test_conv2d_winograd4x4_rounding_stays_within_its_documented_bound(channels, conv_algorithm):
     # F(4x4, 3x3)'s transforms multiply by up to 8 and 1/24: float32 rounding reaches about 1e-5 of
-    # the largest output with a few hundred input channels (F(2x2, 3x3) and im2col: under 1e-6).
+    # the largest output with a few hundred input channels (F(2x2, 3x3) and im2col: under 1e-6),
+    # in all three passes.
     conv_algorithm("winograd4x4")
     x = RNG.standard_normal((2, channels, 16, 16))
     w = RNG.standard_normal((16, channels, 3, 3))
-    ref = ref_conv2d(x, w, None, (1, 1), (1, 1, 1, 1))
-    got = F.conv2d(ember.tensor(x.astype(np.float32)), ember.tensor(w.astype(np.float32)), padding=1).numpy()
-    err = np.abs(got - ref)
-    assert err.max() <= 3e-5 * np.abs(ref).max() and np.sqrt((err ** 2).mean()) <= 1e-5 * np.sqrt((ref ** 2).mean())
+    g = RNG.standard_normal((2, 16, 16, 16))
+    xe, we = (ember.tensor(a.astype(np.float32), requires_grad=True) for a in (x, w))
+    y = F.conv2d(xe, we, padding=1)
+    y.backward(ember.tensor(g.astype(np.float32)))
+    dx, dw = ref_conv2d_all_grads(x, w, g, 1, 1, 1)
+    for got, ref in ((y, ref_conv2d(x, w, None, (1, 1), (1, 1, 1, 1))), (xe.grad, dx), (we.grad, dw)):
+        err = np.abs(got.detach().numpy() - ref)
+        assert err.max() <= 3e-5 * np.abs(ref).max() and np.sqrt((err ** 2).mean()) <= 1e-5 * np.sqrt((ref ** 2).mean())
 
 
 def test_conv_transpose2d_stride1_takes_winograd_and_matches_reference(conv_algorithm):

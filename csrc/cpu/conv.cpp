@@ -65,16 +65,19 @@ bool winograd_suits(DType dtype, const Conv2dGeometry& g, bool input_grad) {
   return g.C / g.G >= 8 && g.O / g.G >= 8;
 }
 
-// Of the two Winograd variants, F(4x4, 3x3) for the forward and the input gradient (given
-// winograd_suits): 1.78x fewer multiplies and less transform traffic per output, worth it once
-// the image it computes (y for the forward, dx for the input gradient) is at least 8 x 8. Below
-// that its 4x4 tiles overhang the image too much: measured (2 threads, Zen 4, 32 -> 32 channels,
-// batch 64) F(4x4) 18-40% faster from 8x8 to 32x32, even at 7x7 and 9x9, slower at 3x3 to 6x6.
+// Of the two Winograd variants, F(4x4, 3x3) (given winograd_suits): 1.78x fewer multiplies and
+// less transform traffic per output, worth it when the image its tiles cover (y for the forward
+// and the weight gradient, dx for the input gradient) is at least 8 x 8 and its 4x4 tiles overhang
+// it by at most a third. Measured (2 threads, Zen 4, batch 64, F(2x2) -> F(4x4)): 10-40% faster
+// at 8x8, 12x12, 14x14, 16x16, 28x28 and 32x32 in all three passes; ties at 9x9 and 10x10 in the
+// forward, 10-30% slower there and at 7x7 in the weight gradient; slower below 7x7.
 bool winograd43_suits(const Conv2dGeometry& g, bool input_grad) {
   const ConvAlgorithm algo = conv_algorithm();
   if (algo == ConvAlgorithm::Winograd) return false;
   if (algo == ConvAlgorithm::Winograd4x4) return true;
-  return input_grad ? g.H >= 8 && g.W >= 8 : g.oH >= 8 && g.oW >= 8;
+  const int64_t h = input_grad ? g.H : g.oH, w = input_grad ? g.W : g.oW;
+  const int64_t covered = 4 * ((h + 3) / 4) * 4 * ((w + 3) / 4);
+  return h >= 8 && w >= 8 && 3 * covered <= 4 * h * w;
 }
 
 // dst[i] = src[i] for i in [lo, hi): a loop, not memcpy (rows are often 8-32 elements, where a
@@ -421,7 +424,8 @@ void conv2d_backward_weight_kernel(DType dtype, const Conv2dGeometry& g, const v
                                    void* db) {
   if (is_depthwise(g)) return conv2d_depthwise_backward_weight_stub.get(kCPU)(dtype, g, dy, x, dw, db);
   if (winograd_suits(dtype, g, false))
-    return conv2d_winograd_backward_weight_stub.get(kCPU)(dtype, g, dy, x, dw, db);
+    return (winograd43_suits(g, false) ? conv2d_winograd43_backward_weight_stub : conv2d_winograd_backward_weight_stub)
+        .get(kCPU)(dtype, g, dy, x, dw, db);
   EMBER_DISPATCH_FLOATING_TYPES(dtype, "conv2d_backward_weight", [&] {
     backward_weight_typed<scalar_t>(g, static_cast<const scalar_t*>(dy), static_cast<const scalar_t*>(x),
                                     static_cast<scalar_t*>(dw), static_cast<scalar_t*>(db));

@@ -22,6 +22,7 @@ DEFINE_DISPATCH(conv2d_winograd_backward_input_stub);
 DEFINE_DISPATCH(conv2d_winograd_backward_weight_stub);
 DEFINE_DISPATCH(conv2d_winograd43_forward_stub);
 DEFINE_DISPATCH(conv2d_winograd43_backward_input_stub);
+DEFINE_DISPATCH(conv2d_winograd43_backward_weight_stub);
 
 namespace {
 std::atomic<int> g_conv_algorithm{int(ConvAlgorithm::Auto)};

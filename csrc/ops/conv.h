@@ -90,10 +90,10 @@ DECLARE_DISPATCH(conv2d_forward_fn, conv2d_reference_stub);
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_winograd_forward_stub);
 DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_winograd_backward_input_stub);
 DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_winograd_backward_weight_stub);
-// Winograd F(4x4, 3x3) (cpu/kernels/winograd43.cpp), same conditions: the forward and the input
-// gradient (the weight gradient takes F(2x2, 3x3)).
+// Winograd F(4x4, 3x3) (cpu/kernels/winograd43.cpp), same conditions.
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_winograd43_forward_stub);
 DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_winograd43_backward_input_stub);
+DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_winograd43_backward_weight_stub);
 
 // Which CPU algorithm 3x3 stride-1 float32 convolutions take: Winograd where it pays (the
 // default), or always im2col + GEMM, or always Winograd F(2x2, 3x3), or F(4x4, 3x3) for the

@@ -1,7 +1,8 @@
 // Winograd F(4x4, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride-1, dilation-1 conv2d in
-// float32: the forward and the input gradient, which is the same correlation of dy with the kernel
-// flipped and its channels swapped (padding 2 - P). The weight gradient stays on F(2x2, 3x3)
-// (winograd.cpp), whose fewer additions keep its long sums over all tiles accurate.
+// float32: the forward, the input gradient (the same correlation of dy with the kernel flipped and
+// its channels swapped, padding 2 - P) and the weight gradient, which follows from y being linear
+// in U:  dU[xi] (Og x Cg) = sum_t dM_t[xi] V_t[xi]^T,  dM_t = A dy_t A^T (6x6 from 4x4),
+// dw = G^T dU G (3x3 from 6x6).
 // Shapes: x (N, C, H, W); w (O, C/G, 3, 3); y (N, O, oH, oW); G = groups, Cg = C/G, Og = O/G.
 //
 // The output is cut into 4x4 tiles; tile t reads the 6x6 input patch d_t at (4*th - padT, 4*tw - padL):
@@ -21,6 +22,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "core/parallel.h"
 #include "cpu/kernels/conv_index.h"
@@ -36,7 +38,7 @@ using winograd::product_nn;
 using winograd::Scratch;
 using winograd::zero_tail;
 
-thread_local Scratch tl_v4, tl_m4, tl_pad4;
+thread_local Scratch tl_v4, tl_m4, tl_pad4, tl_c8;
 
 // ---- eight lanes ------------------------------------------------------------------------------
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
@@ -119,13 +121,31 @@ inline void output_1d(const v8* m, v8* s) {
   s[3] = q + 8.f * u + m[5];
 }
 
+// Output gradient, A g (the transpose of the above):  (g0,  (g0 + g2) + (g1 + g3),
+//   (g0 + g2) - (g1 + g3),  (g0 + 4g2) + (2g1 + 8g3),  (g0 + 4g2) - (2g1 + 8g3),  g3)
+inline void output_grad_1d(const v8* g, v8* t) {
+  const v8 e = g[0] + g[2], f = g[1] + g[3], e4 = g[0] + 4.f * g[2], f4 = 2.f * g[1] + 8.f * g[3];
+  t[0] = g[0];
+  t[1] = e + f;
+  t[2] = e - f;
+  t[3] = e4 + f4;
+  t[4] = e4 - f4;
+  t[5] = g[3];
+}
+
+// G = (1/4, 0, 0; -1/6, -1/6, -1/6; -1/6, 1/6, -1/6; 1/24, 1/12, 1/6; 1/24, -1/12, 1/6; 0, 0, 1).
+const double kG[6][3] = {{0.25, 0, 0},
+                         {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                         {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                         {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                         {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                         {0, 0, 1}};
+
 // U[g][xi][o][c] = (G k G^T)[xi] for the taps k = taps(g, o, c, k) of group g's (Og x Cg) pairs,
-// computed in double, G = (1/4, 0, 0; -1/6, -1/6, -1/6; -1/6, 1/6, -1/6; 1/24, 1/12, 1/6;
-// 1/24, -1/12, 1/6; 0, 0, 1).
+// computed in double.
 template <typename Taps>
 void weight_transform43(int64_t G, int64_t Og, int64_t Cg, const Taps& taps, float* U) {
-  static const double Gm[6][3] = {{0.25, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                  {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  const auto& Gm = kG;
   for (int64_t grp = 0; grp < G; ++grp)
     for (int64_t o = 0; o < Og; ++o)
       for (int64_t c = 0; c < Cg; ++c) {
@@ -164,9 +184,10 @@ Plan make_plan(int64_t N, int64_t Cin, int64_t iH, int64_t iW, int64_t Cout, int
   return p;
 }
 
-// The tiles [t0, t0 + nb) of a block, by image: `first` is the block's first tile of image n, and
-// its input rows start at row `row0` of the padded copy. Each image's run of tile rows [th0, th1]
-// needs the input rows 4*th0 - padT .. 4*th1 + 5 - padT: 4*(th1 - th0) + 6 rows.
+// The tiles [t0, t0 + nb) of a block, by image: image n0 + i's first tile row in the block is
+// th0[i], and its rows start at row row0[i] of the padded copy. Each image's run of tile rows
+// [th0, th1] needs the rows 4*th0 - padT .. 4*th1 + patch - 1 - padT: 4*(th1 - th0) + patch rows
+// (patch 6 for the input, 4 for the output gradient).
 struct Segments {
   int64_t rows;        // padded rows in all (the copy is Cin x rows x Wp)
   int64_t count;       // images the block touches
@@ -175,10 +196,16 @@ struct Segments {
   int64_t* row0;       // per image: its first row in the padded copy
 };
 
-// Copies the input rows the block's tiles read into pad (Cin x seg.rows x p.Wp), zeros where a
-// patch reaches past the input, and fills seg.
-void pad_block(const Plan& p, const float* in, int64_t t0, int64_t nb, float* pad, Segments& seg) {
-  const int64_t per_image = p.tH * p.tW, plane = p.iH * p.iW;
+// What pad_block copies: C planes of H x W, patches of patch x patch at (4*th - padT, 4*tw - padL).
+struct Source {
+  const float* data;
+  int64_t C, H, W, padT, padL, patch;
+};
+
+// Copies the rows the block's tiles read into pad (C x seg.rows x p.Wp), zeros where a patch
+// reaches past the source, and fills seg.
+void pad_block(const Plan& p, const Source& s, int64_t t0, int64_t nb, float* pad, Segments& seg) {
+  const int64_t per_image = p.tH * p.tW, plane = s.H * s.W;
   seg.n0 = t0 / per_image;
   seg.count = (t0 + nb - 1) / per_image - seg.n0 + 1;
   seg.rows = 0;
@@ -188,24 +215,24 @@ void pad_block(const Plan& p, const float* in, int64_t t0, int64_t nb, float* pa
     const int64_t b = imin(t0 + nb, (n + 1) * per_image) - 1 - n * per_image;  // image n in the block
     seg.th0[i] = a / p.tW;
     seg.row0[i] = seg.rows;
-    seg.rows += 4 * (b / p.tW - seg.th0[i]) + 6;
+    seg.rows += 4 * (b / p.tW - seg.th0[i]) + s.patch;
   }
   const int64_t cplane = seg.rows * p.Wp;
-  const int64_t lo = imin(p.padL, p.Wp), hi = imin(p.padL + p.iW, p.Wp);  // padded columns holding input
-  for (int64_t c = 0; c < p.Cin; ++c)
+  const int64_t lo = imin(s.padL, p.Wp), hi = imin(s.padL + s.W, p.Wp);  // padded columns holding data
+  for (int64_t c = 0; c < s.C; ++c)
     for (int64_t i = 0; i < seg.count; ++i) {
       const int64_t n = seg.n0 + i;
       const int64_t rows = (i + 1 < seg.count ? seg.row0[i + 1] : seg.rows) - seg.row0[i];
-      const float* src = in + (n * p.Cin + c) * plane;
+      const float* src = s.data + (n * s.C + c) * plane;
       for (int64_t r = 0; r < rows; ++r) {
         float* dst = pad + c * cplane + (seg.row0[i] + r) * p.Wp;
-        const int64_t ih = 4 * seg.th0[i] + r - p.padT;
+        const int64_t ih = 4 * seg.th0[i] + r - s.padT;
         // Loops, not memcpy/memset calls: the rows are a few dozen floats.
-        if (ih < 0 || ih >= p.iH || hi <= lo) {
+        if (ih < 0 || ih >= s.H || hi <= lo) {
           for (int64_t q = 0; q < p.Wp; ++q) dst[q] = 0.f;
           continue;
         }
-        const float* row = src + ih * p.iW - p.padL;
+        const float* row = src + ih * s.W - s.padL;
         for (int64_t q = 0; q < lo; ++q) dst[q] = 0.f;
         for (int64_t q = lo; q < hi; ++q) dst[q] = row[q];
         for (int64_t q = hi; q < p.Wp; ++q) dst[q] = 0.f;
@@ -213,39 +240,60 @@ void pad_block(const Plan& p, const float* in, int64_t t0, int64_t nb, float* pa
     }
 }
 
-// V[c][xi][j] for the tiles [t0, t0 + nb) of the block, all Cin channels, from the padded copy
-// (a channel's 36 rows together: each group's stores stay within a few KB).
-// Eight tiles at a time: per patch row, the eight tiles' rows (8 floats, 6 of them the patch)
+// Where the patches of the block's tiles t0 + j .. t0 + j + 7 start in the padded copy (channel 0);
+// lanes past nb repeat the last tile.
+void patch_offsets(const Plan& p, const Segments& seg, int64_t t0, int64_t j, int64_t nb, int64_t* off) {
+  const int64_t per_image = p.tH * p.tW;
+  for (int k = 0; k < 8; ++k) {
+    const int64_t t = t0 + imin(j + k, nb - 1), n = t / per_image, r = t % per_image;
+    const int64_t i = n - seg.n0, th = r / p.tW, tw = r % p.tW;
+    off[k] = (seg.row0[i] + 4 * (th - seg.th0[i])) * p.Wp + 4 * tw;
+  }
+}
+
+// out[c][xi][j] = (T d_t T^T)[xi] for the tiles [t0, t0 + nb) of the block and the C channels of
+// the padded copy, where d_t is tile t's R x R patch and T (6 x R) is the 1-D transform `t1d`:
+// V = B^T d B (R = 6, input_1d) or dM = A dy A^T (R = 4, output_grad_1d). Channel-major rows: a
+// channel's 36 rows are written together, so each group's stores stay within a few KB. Eight tiles
+// at a time: per patch row, the eight tiles' rows (8 floats, the first R of them the patch's)
 // transposed into columns across the tiles. A last group of fewer than eight tiles repeats its
 // last tile in the spare lanes; their columns lie past nb (zeroed before the products) or in the
 // padding of ld.
-void input_transform(const Plan& p, const float* pad, const Segments& seg, int64_t t0, int64_t nb, float* V) {
-  const int64_t per_image = p.tH * p.tW, cplane = seg.rows * p.Wp;
+template <int R, typename T1d>
+void patch_transform(const Plan& p, const float* pad, const Segments& seg, int64_t t0, int64_t nb, int64_t C,
+                     float* out, const T1d& t1d) {
+  const int64_t cplane = seg.rows * p.Wp;
   for (int64_t j = 0; j < nb; j += 8) {
-    int64_t off[8];  // each lane's patch in the padded copy, channel 0
-    for (int k = 0; k < 8; ++k) {
-      const int64_t t = t0 + imin(j + k, nb - 1), n = t / per_image, r = t % per_image;
-      const int64_t i = n - seg.n0, th = r / p.tW, tw = r % p.tW;
-      off[k] = (seg.row0[i] + 4 * (th - seg.th0[i])) * p.Wp + 4 * tw;
-    }
-    for (int64_t c = 0; c < p.Cin; ++c) {
+    int64_t off[8];
+    patch_offsets(p, seg, t0, j, nb, off);
+    for (int64_t c = 0; c < C; ++c) {
       const float* src = pad + c * cplane;
-      v8 t[6][6];  // t[r][i]: row r of the patches, transformed along the columns
-      for (int r = 0; r < 6; ++r) {
+      v8 t[R][6];  // t[r][i]: row r of the patches, transformed along the columns
+      for (int r = 0; r < R; ++r) {
         v8 d[8];
         for (int k = 0; k < 8; ++k) d[k] = load8(src + off[k] + r * p.Wp);
         transpose8(d);  // d[col][tile]
-        input_1d(d, t[r]);
+        t1d(d, t[r]);
       }
-      float* dst = V + c * 36 * p.ld + j;
+      float* dst = out + c * 36 * p.ld + j;
       for (int i = 0; i < 6; ++i) {
-        const v8 col[6] = {t[0][i], t[1][i], t[2][i], t[3][i], t[4][i], t[5][i]};
+        v8 col[R];
+        for (int r = 0; r < R; ++r) col[r] = t[r][i];
         v8 u[6];
-        input_1d(col, u);
+        t1d(col, u);
         for (int a = 0; a < 6; ++a) store8(dst + (a * 6 + i) * p.ld, u[a]);
       }
     }
   }
+}
+
+void input_transform(const Plan& p, const float* pad, const Segments& seg, int64_t t0, int64_t nb, float* V) {
+  patch_transform<6>(p, pad, seg, t0, nb, p.Cin, V, [](const v8* d, v8* t) { input_1d(d, t); });
+}
+
+// The tiles' outputs past oH x oW read as zeros from the padded copy of dy.
+void output_grad_transform(const Plan& p, const float* pad, const Segments& seg, int64_t t0, int64_t nb, float* dM) {
+  patch_transform<4>(p, pad, seg, t0, nb, p.Cout, dM, [](const v8* g, v8* t) { output_grad_1d(g, t); });
 }
 
 // out tiles [t0, t0 + nb) = A^T M A (+ bias), clipped to oH x oW. Eight tiles at a time; each
@@ -319,24 +367,35 @@ void output_transform(const Plan& p, const float* M, int64_t t0, int64_t nb, con
   }
 }
 
+// This thread's padded copy of a block (C channels, patches of at most 6 rows) and its Segments'
+// arrays. A block touches at most TB / per_image + 2 images, and at most TB / tW + 2 tile rows of
+// them, each image's run needing 6 rows more than 4 per tile row.
+struct PadScratch {
+  float* pad;
+  int64_t* meta;
+  int64_t max_images;
+  PadScratch(const Plan& p, int64_t C) {
+    max_images = p.TB / (p.tH * p.tW) + 2;
+    const int64_t max_rows = 4 * (p.TB / p.tW + 2) + 6 * max_images;
+    pad = tl_pad4.get(C * max_rows * p.Wp + 4 * max_images + 8);
+    meta = reinterpret_cast<int64_t*>(pad + C * max_rows * p.Wp + 8);
+  }
+  Segments segments() const { return Segments{0, 0, 0, meta, meta + max_images}; }
+};
+
 // out = correlate(in, U) + bias, U as weight_transform43 lays it out (Cout / G x Cin / G per group).
 void correlate(const Plan& p, const float* in, const float* U, const float* bias, float* out) {
   const int64_t Cg = p.Cin / p.G, Og = p.Cout / p.G;
   const int64_t nblocks = (p.tiles + p.TB - 1) / p.TB;
-  const int64_t per_image = p.tH * p.tW;
-  // A block touches at most ceil(TB / per_image) + 1 images; their padded rows at most
-  // (rows of TB tiles) + 6 per image.
-  const int64_t max_images = p.TB / per_image + 2;
-  const int64_t max_rows = 4 * (p.TB / p.tW + 2) + 6 * max_images;
   parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
     float* V = tl_v4.get(36 * p.Cin * p.ld);
     float* M = tl_m4.get(36 * p.Cout * p.ld);
-    float* pad = tl_pad4.get(p.Cin * max_rows * p.Wp + 2 * max_images * 2 + 8);
-    int64_t* meta = reinterpret_cast<int64_t*>(pad + p.Cin * max_rows * p.Wp + 8);
+    PadScratch ps(p, p.Cin);
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t t0 = b * p.TB, nb = imin(p.TB, p.tiles - t0);
-      Segments seg{0, 0, 0, meta, meta + max_images};
-      pad_block(p, in, t0, nb, pad, seg);
+      Segments seg = ps.segments();
+      float* pad = ps.pad;
+      pad_block(p, Source{in, p.Cin, p.iH, p.iW, p.padT, p.padL, 6}, t0, nb, pad, seg);
       input_transform(p, pad, seg, t0, nb, V);
       zero_tail(V, 36 * p.Cin, p.ld, nb);
       const int64_t cols = (nb + 15) / 16 * 16;
@@ -390,10 +449,91 @@ void backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const 
   }, static_cast<const float*>(dy), static_cast<const float*>(bias), static_cast<float*>(dx));
 }
 
+// dw (O, Cg, 3, 3) and db (O) from dy and x; either output may be null. Threads take slots of
+// blocks; per block and xi the product's eight lane partial sums (C8, Og x Cg x 8) are folded into
+// the slot's float dU, which is smaller than keeping eight lanes of every entry of all 36 xi
+// (4.7 MB for 64 -> 64 channels) and costs 8 / depth of the products.
+void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, const void* x_, void* dw_, void* db_) {
+  EMBER_CHECK(dtype == DType::Float32, TypeError, "conv2d_backward_weight (Winograd F(4x4, 3x3)): float32 only");
+  const float* dy = static_cast<const float*>(dy_);
+  const float* x = static_cast<const float*>(x_);
+  if (db_) winograd::bias_grad(g, dy, static_cast<float*>(db_));
+  if (!dw_) return;
+  float* dw = static_cast<float*>(dw_);
+  const int64_t Cg = g.C / g.G, Og = g.O / g.G;
+  Plan p = make_plan(g.N, g.C, g.H, g.W, g.O, g.oH, g.oW, g.padT, g.padL, g.G);
+  // The products run along the tiles (K = the block's tiles): at least 64 of them.
+  if (p.TB < 64) {
+    p.TB = 64;
+    p.ld = p.TB + 16;
+  }
+  const int64_t nblocks = (p.tiles + p.TB - 1) / p.TB;
+  const int64_t usize = 36 * g.G * Og * Cg;
+  const int64_t slots = imax(1, imin(int64_t(get_num_threads()), nblocks));
+  std::vector<float> dU(size_t(slots * usize), 0.f);
+  parallel_for(0, slots, 1, [&](int64_t s0, int64_t s1) {
+    float* V = tl_v4.get(36 * p.Cin * p.ld);
+    float* dM = tl_m4.get(36 * p.Cout * p.ld);
+    float* C8 = tl_c8.get(Og * Cg * 8);
+    PadScratch ps(p, imax(p.Cin, p.Cout));
+    for (int64_t s = s0; s < s1; ++s) {
+      float* acc = dU.data() + s * usize;
+      for (int64_t b = nblocks * s / slots; b < nblocks * (s + 1) / slots; ++b) {
+        const int64_t t0 = b * p.TB, nb = imin(p.TB, p.tiles - t0);
+        Segments seg = ps.segments();
+        pad_block(p, Source{x, p.Cin, p.iH, p.iW, p.padT, p.padL, 6}, t0, nb, ps.pad, seg);
+        input_transform(p, ps.pad, seg, t0, nb, V);
+        seg = ps.segments();
+        pad_block(p, Source{dy, p.Cout, p.oH, p.oW, 0, 0, 4}, t0, nb, ps.pad, seg);
+        output_grad_transform(p, ps.pad, seg, t0, nb, dM);
+        zero_tail(V, 36 * p.Cin, p.ld, nb);
+        zero_tail(dM, 36 * p.Cout, p.ld, nb);
+        const int64_t depth = (nb + 15) / 16 * 16;
+        // dU[grp][xi] (Og x Cg) += dM[xi] (Og x nb) . V[xi]^T (nb x Cg)
+        for (int64_t grp = 0; grp < g.G; ++grp)
+          for (int64_t xi = 0; xi < 36; ++xi) {
+            std::memset(C8, 0, size_t(Og * Cg * 8) * sizeof(float));
+            winograd::product_nt_lanes(Og, Cg, depth, dM + grp * Og * 36 * p.ld + xi * p.ld, 36 * p.ld,
+                                       V + grp * Cg * 36 * p.ld + xi * p.ld, 36 * p.ld, C8);
+            float* u = acc + (grp * 36 + xi) * Og * Cg;
+            for (int64_t e = 0; e < Og * Cg; ++e) {
+              const float* l = C8 + e * 8;
+              u[e] += ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+            }
+          }
+      }
+    }
+  });
+  // dw[o, c] = G^T (sum over slots of dU[o, c]) G  (3x3 from 6x6), in double
+  parallel_for(0, g.G * Og, imax(1, 1024 / imax(Cg, 1)), [&](int64_t go0, int64_t go1) {
+    for (int64_t go = go0; go < go1; ++go) {
+      const int64_t grp = go / Og, o = go % Og;
+      for (int64_t c = 0; c < Cg; ++c) {
+        double u[6][6];
+        for (int xi = 0; xi < 36; ++xi) {
+          double sum = 0.0;
+          const int64_t e = (grp * 36 + xi) * Og * Cg + o * Cg + c;
+          for (int64_t s = 0; s < slots; ++s) sum += double(dU[size_t(s * usize + e)]);
+          u[xi / 6][xi % 6] = sum;
+        }
+        float* dst = dw + ((grp * Og + o) * Cg + c) * 9;
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j) {
+            double v = 0.0;
+            for (int a = 0; a < 6; ++a)
+              for (int b = 0; b < 6; ++b) v += kG[a][i] * u[a][b] * kG[b][j];
+            dst[i * 3 + j] = float(v);
+          }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 REGISTER_CPU_KERNEL(conv2d_winograd43_forward_stub, &forward);
 REGISTER_CPU_KERNEL(conv2d_winograd43_backward_input_stub, &backward_input);
+REGISTER_CPU_KERNEL(conv2d_winograd43_backward_weight_stub, &backward_weight);
 
 }  // namespace CPU_CAPABILITY
 }  // namespace ember
