@@ -4,8 +4,11 @@ Shapes are those of the reference CNN (MNIST) and a CIFAR ResNet: 3x3 convolutio
 3x3 downsampling ones and the 1x1 stride-2 shortcuts, batch 64. Both libraries run with the same
 thread count; after a warm-up the repetitions alternate between them, and the table reports
 median milliseconds of one forward + backward (grad of input when it needs one, weight and bias).
+With several threads each timed call follows --rewarm-ms of untimed calls of the same library:
+torch's OpenMP workers keep spinning for a while after a call, and without the pause the library
+timed next ran with one core fewer (on 2 vCPUs that made ember's calls up to 2x slower).
 
-    python benchmarks/bench_conv.py [--threads 2] [--reps 30] [--dtype float32]
+    python benchmarks/bench_conv.py [--threads 2] [--reps 30] [--dtype float32] [--rewarm-ms 30]
 """
 from __future__ import annotations
 
@@ -40,6 +43,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--only", default="", help="substring of the shape names to run")
+    ap.add_argument("--rewarm-ms", type=float, default=30,
+                    help="untimed calls of the library about to be timed, before each sample (threads > 1)")
     ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
                     help="cpu: process CPU time, robust on a loaded machine (meaningful with --threads 1)")
     args = ap.parse_args()
@@ -83,15 +88,20 @@ def main():
         for _ in range(args.warmup):
             run_ember()
             run_torch()
+        rewarm_s = args.rewarm_ms / 1e3 if args.threads > 1 else 0.0
+
+        def sample(run):
+            t = time.perf_counter()
+            while time.perf_counter() - t < rewarm_s:
+                run()
+            t0 = clock()
+            run()
+            return clock() - t0
+
         te, tt = [], []
         for _ in range(args.reps):
-            t0 = clock()
-            run_ember()
-            t1 = clock()
-            run_torch()
-            t2 = clock()
-            te.append(t1 - t0)
-            tt.append(t2 - t1)
+            te.append(sample(run_ember))
+            tt.append(sample(run_torch))
         me, mt = statistics.median(te) * 1e3, statistics.median(tt) * 1e3
         print(f"| {name} | {me:.3f} | {mt:.3f} | {mt / me:.2f}x |", flush=True)
 
