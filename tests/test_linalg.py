@@ -50,6 +50,31 @@ def test_gemm_large_and_odd(shape):
                                a.astype(np.float64) @ b, rtol=rtol, atol=atol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, k, n", [(64, 16384, 42), (7, 3000, 33), (33, 1025, 1), (13, 4097, 12)])
+def test_gemm_with_a_long_k_split_between_threads(dtype, m, k, n):
+    # A small C over a long K takes the K-split path with several threads (each thread's partial
+    # product over its part of K, added at the end): alpha, beta and a C that is a strided view
+    # must come out as with one thread.
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((k, m)).astype(dtype)  # read transposed, as a weight gradient's dY^T
+    b = rng.standard_normal((k, n)).astype(dtype)
+    c0 = rng.standard_normal((n, m)).astype(dtype)
+    ref = 0.5 * c0.T.astype(np.float64) - 2.0 * (a.T.astype(np.float64) @ b)
+    rtol, atol = _tol(dtype, k)
+    prev = ember.get_num_threads()
+    try:
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            c = ember.from_numpy(c0.copy()).T  # (m, n), column stride != 1
+            got = ember.addmm(c, ember.from_numpy(a).T, ember.from_numpy(b), beta=0.5, alpha=-2.0)
+            np.testing.assert_allclose(got.numpy(), ref, rtol=rtol, atol=atol, err_msg=f"{threads} threads")
+            np.testing.assert_allclose((ember.from_numpy(a).T @ ember.from_numpy(b)).numpy(), a.T.astype(np.float64) @ b,
+                                       rtol=rtol, atol=atol)
+    finally:
+        ember.set_num_threads(prev)
+
+
 def test_gemm_on_strided_operands():
     rng = np.random.default_rng(2)
     base_a = rng.standard_normal((40, 60))

@@ -55,6 +55,7 @@ struct PackBuffer {
 };
 thread_local PackBuffer tl_pack_a;
 thread_local PackBuffer tl_pack_b;
+thread_local PackBuffer tl_ksplit;  // the calling thread's partial products of a split K
 
 // ---- SIMD register traits (one vector of T) ------------------------------------------------
 #if defined(CPU_CAPABILITY_AVX512)
@@ -626,6 +627,45 @@ void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
       best_cost = compute + pack;
       best_tm = tm;
     }
+  }
+  // A small C over a long K (weight gradients: 64 x 64 over 16384 rows, 288 x 64 over 12544): any
+  // split of C makes every thread pack the whole of A or of B, up to K * max(M, N) elements each.
+  // Split K instead: thread t computes C_t = A[:, K_t] . B[K_t, :] (thread 0 into C, with beta),
+  // and the partials are added at the end, in thread order (the same bits for the same thread
+  // count). Only without a bias or activation, which belong after the sum.
+  if (g.bias == nullptr && g.activation == GemmActivation::None && K >= 8 * max_i64(M, N) &&
+      K >= nt * blk.kc && double(M) * double(N) <= 262144.0) {
+    using T = typename Kern::T;
+    T* partial = static_cast<T*>(tl_ksplit.get(size_t((nt - 1) * M * N + 16) * sizeof(T)));
+    parallel_for(0, nt, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t k0 = K * t / nt, k1 = K * (t + 1) / nt;
+        GemmKernelArgs part = g;
+        part.K = k1 - k0;
+        part.A = static_cast<const T*>(g.A) + k0 * g.lda_col;
+        part.B = static_cast<const T*>(g.B) + k0 * g.ldb_row;
+        if (t > 0) {
+          part.C = partial + (t - 1) * M * N;
+          part.ldc_row = N;
+          part.ldc_col = 1;
+          part.beta = 0.0;
+        }
+        gemm_rect<Kern>(part, 0, M, 0, N, blk);
+      }
+    });
+    T* C = static_cast<T*>(g.C);
+    parallel_for(0, M, max_i64(1, 16384 / max_i64(N, 1)), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t t = 1; t < nt; ++t) {
+          const T* p = partial + (t - 1) * M * N + i * N;
+          T* c = C + i * g.ldc_row;
+          if (g.ldc_col == 1)
+            for (int64_t j = 0; j < N; ++j) c[j] += p[j];
+          else
+            for (int64_t j = 0; j < N; ++j) c[j * g.ldc_col] += p[j];
+        }
+    });
+    return;
   }
   const int64_t tm = best_tm, tn = nt / tm;
   parallel_for(0, nt, 1, [&](int64_t b, int64_t e) {
