@@ -188,7 +188,7 @@ Plan make_plan(int64_t N, int64_t Cin, int64_t iH, int64_t iW, int64_t Cout, int
                int64_t padL, int64_t G) {
   Plan p{N, Cin, iH, iW, Cout, oH, oW, padT, padL, G, (oH + 3) / 4, (oW + 3) / 4, 0, 0, 0, 0};
   p.tiles = N * p.tH * p.tW;
-  // V (36 x Cin x TB) and M (36 x Cout x TB) floats together about 512 KB; a multiple of 16.
+  // V (36 x Cin x TB) and M (36 x Cout x TB) floats together about 1 MB; a multiple of 16.
   const int64_t tb = 262144 / (36 * imax(1, Cin + Cout));
   p.TB = imax(16, imin(256, tb / 16 * 16));
   p.ld = p.TB + 16;
@@ -201,7 +201,7 @@ Plan make_plan(int64_t N, int64_t Cin, int64_t iH, int64_t iW, int64_t Cout, int
 // [th0, th1] needs the rows 4*th0 - padT .. 4*th1 + patch - 1 - padT: 4*(th1 - th0) + patch rows
 // (patch 6 for the input, 4 for the output gradient).
 struct Segments {
-  int64_t rows;        // padded rows in all (the copy is Cin x rows x Wp)
+  int64_t rows;        // padded rows in all (the copy is C x rows x Wp)
   int64_t count;       // images the block touches
   int64_t n0;          // the first of them
   int64_t* th0;        // per image: its first tile row in the block
