@@ -83,8 +83,8 @@ void batch_norm_backward_impl(const T* dy, const T* x, const T* w, const T* b, c
     for (int64_t c = c0; c < c1; ++c) {
       const double invstd = 1.0 / std::sqrt(var[c] + eps);
       const double m = mean[c];
-      T ra, roff;  // the forward's coefficients: dy counts where bn_affine(x, ra, roff) > 0
-      bn_coefficients(w, b, mean, var, eps, c, ra, roff);
+      T ra = T(1), roff = T(0);  // with a fused ReLU, dy counts where bn_affine(x, ra, roff) > 0
+      if (relu) bn_coefficients(w, b, mean, var, eps, c, ra, roff);
       // dy as the fused ReLU passes it on
       auto grad = [&](T g, T xv) { return !relu || bn_affine(xv, ra, roff) > T(0) ? g : T(0); };
       double sdy = 0, sdyx = 0;  // sum dy, sum dy * (x - mean)

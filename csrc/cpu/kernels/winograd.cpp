@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 #include <immintrin.h>
@@ -362,20 +363,13 @@ void forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w,
   EMBER_CHECK(dtype == DType::Float32, TypeError, "conv2d (Winograd): float32 only");
   const int64_t Cg = g.C / g.G, Og = g.O / g.G;
   const float* wf = static_cast<const float*>(w);
-  float* U = static_cast<float*>(std::malloc(size_t(16 * g.G * Og * Cg) * sizeof(float)));
-  if (!U) throw std::bad_alloc();
+  std::vector<float> U(size_t(16 * g.G * Og * Cg));
   weight_transform(g.G, Og, Cg, [&](int64_t grp, int64_t o, int64_t c, float (&k)[3][3]) {
     const float* src = wf + ((grp * Og + o) * Cg + c) * 9;
     for (int i = 0; i < 9; ++i) k[i / 3][i % 3] = src[i];
-  }, U);
+  }, U.data());
   const Plan p = make_plan(g.N, g.C, g.H, g.W, g.O, g.oH, g.oW, g.padT, g.padL, g.G, 16);
-  try {
-    correlate(p, static_cast<const float*>(x), U, static_cast<const float*>(bias), static_cast<float*>(y));
-  } catch (...) {
-    std::free(U);
-    throw;
-  }
-  std::free(U);
+  correlate(p, static_cast<const float*>(x), U.data(), static_cast<const float*>(bias), static_cast<float*>(y));
 }
 
 // dx = correlate(dy, w flipped and transposed per group), padding 2 - P; `bias` (C values, or
@@ -384,21 +378,14 @@ void backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const 
   EMBER_CHECK(dtype == DType::Float32, TypeError, "conv2d_backward_input (Winograd): float32 only");
   const int64_t Cg = g.C / g.G, Og = g.O / g.G;
   const float* wf = static_cast<const float*>(w);
-  float* U = static_cast<float*>(std::malloc(size_t(16 * g.G * Og * Cg) * sizeof(float)));
-  if (!U) throw std::bad_alloc();
+  std::vector<float> U(size_t(16 * g.G * Og * Cg));
   // The swapped pair (c, o) of group grp reads w[grp*Og + o, c] rotated by 180 degrees.
   weight_transform(g.G, Cg, Og, [&](int64_t grp, int64_t c, int64_t o, float (&k)[3][3]) {
     const float* src = wf + ((grp * Og + o) * Cg + c) * 9;
     for (int i = 0; i < 9; ++i) k[i / 3][i % 3] = src[8 - i];
-  }, U);
+  }, U.data());
   const Plan p = make_plan(g.N, g.O, g.oH, g.oW, g.C, g.H, g.W, 2 - g.padT, 2 - g.padL, g.G, 16);
-  try {
-    correlate(p, static_cast<const float*>(dy), U, static_cast<const float*>(bias), static_cast<float*>(dx));
-  } catch (...) {
-    std::free(U);
-    throw;
-  }
-  std::free(U);
+  correlate(p, static_cast<const float*>(dy), U.data(), static_cast<const float*>(bias), static_cast<float*>(dx));
 }
 
 // dw (O, Cg, 3, 3) and db (O) from dy and x; either output may be null.

@@ -10,8 +10,8 @@
 // with the points 0, +-1, +-2 (the matrices below); for each of the 36 positions xi one GEMM over
 // the channels, M[xi] (Og x T) = U[xi] (Og x Cg) . V[xi] (Cg x T), as in winograd.cpp. 36
 // multiplies per 16 outputs and channel pair: 4x fewer than the direct method, 1.78x fewer than
-// F(2x2, 3x3). The price is float32 rounding: about 1e-5 of the largest output for 64 channels,
-// against 1e-6 for F(2x2, 3x3).
+// F(2x2, 3x3). The price is float32 rounding: about 1e-5 of the largest output with a few hundred
+// input channels, against under 1e-6 for F(2x2, 3x3).
 //
 // Tiles are processed in blocks of TB (across images) whose V and M stay in L2; threads take
 // whole blocks. The transforms take any 8 tiles of a block at once, one per vector lane: the
@@ -58,13 +58,21 @@ inline v8 load8(const float* p) {
 inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
-// The four columns c[0..3] of eight tiles' output row as each tile's four consecutive floats:
-// tile k's row goes to dst[k] (4x4 transposes in both 128-bit halves).
-inline void store_rows4(const v8* c, float* const* dst) {
+// The four columns c[0..3] of eight tiles' output row, transposed (4x4 in both 128-bit halves):
+// u[k] holds tile k's row in its low half and tile k + 4's in its high half.
+inline void rows4(const v8* c, __m256* u) {
   const __m256 t0 = _mm256_unpacklo_ps(c[0], c[1]), t1 = _mm256_unpackhi_ps(c[0], c[1]);
   const __m256 t2 = _mm256_unpacklo_ps(c[2], c[3]), t3 = _mm256_unpackhi_ps(c[2], c[3]);
-  const __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
-                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+  u[0] = _mm256_shuffle_ps(t0, t2, 0x44);
+  u[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+  u[2] = _mm256_shuffle_ps(t1, t3, 0x44);
+  u[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+}
+
+// Each tile's four consecutive floats of the row: tile k's go to dst[k].
+inline void store_rows4(const v8* c, float* const* dst) {
+  __m256 u[4];
+  rows4(c, u);
   for (int k = 0; k < 4; ++k) {
     _mm_storeu_ps(dst[k], _mm256_castps256_ps128(u[k]));
     _mm_storeu_ps(dst[k + 4], _mm256_extractf128_ps(u[k], 1));
@@ -75,10 +83,8 @@ inline void store_rows4(const v8* c, float* const* dst) {
 // The same, storing only the first n[k] (0..4) floats of tile k's row: AVX-512 masked stores
 // never touch the masked-off floats, so tiles cut by the image's edge need no scratch copy.
 inline void store_rows4_first(const v8* c, float* const* dst, const int* n) {
-  const __m256 t0 = _mm256_unpacklo_ps(c[0], c[1]), t1 = _mm256_unpackhi_ps(c[0], c[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(c[2], c[3]), t3 = _mm256_unpackhi_ps(c[2], c[3]);
-  const __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
-                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
+  __m256 u[4];
+  rows4(c, u);
   for (int k = 0; k < 4; ++k) {
     _mm_mask_storeu_ps(dst[k], __mmask8((1u << n[k]) - 1u), _mm256_castps256_ps128(u[k]));
     _mm_mask_storeu_ps(dst[k + 4], __mmask8((1u << n[k + 4]) - 1u), _mm256_extractf128_ps(u[k], 1));
@@ -420,20 +426,13 @@ void correlate(const Plan& p, const float* in, const float* U, const float* bias
   });
 }
 
-// Runs correlate with U from weight_transform43(taps), freeing U on every path.
+// Runs correlate with U from weight_transform43(taps).
 template <typename Taps>
 void correlate_with(const Plan& p, int64_t G, int64_t Og, int64_t Cg, const Taps& taps, const float* in,
                     const float* bias, float* out) {
-  float* U = static_cast<float*>(std::malloc(size_t(36 * G * Og * Cg) * sizeof(float)));
-  if (!U) throw std::bad_alloc();
-  try {
-    weight_transform43(G, Og, Cg, taps, U);
-    correlate(p, in, U, bias, out);
-  } catch (...) {
-    std::free(U);
-    throw;
-  }
-  std::free(U);
+  std::vector<float> U(size_t(36 * G * Og * Cg));
+  weight_transform43(G, Og, Cg, taps, U.data());
+  correlate(p, in, U.data(), bias, out);
 }
 
 void forward(DType dtype, const Conv2dGeometry& g, const void* x, const void* w, const void* bias, void* y) {

@@ -150,8 +150,8 @@ inline void product_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
 #endif
 
 #if defined(CPU_CAPABILITY_AVX512)
-// product_nt_lanes, AVX-512: the register tile is MI x NJ entries of 16 lanes, folded to the eight lanes of C8
-// (lanes l and l + 8 both hold k = l mod 8) at the end of each call.
+// product_nt_lanes, AVX-512: the register tile is MI x NJ entries of 16 lanes, folded to the eight
+// lanes of C8 (lanes l and l + 8 both hold k = l mod 8) at the end of each call.
 template <int MI, int NJ>
 inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8, int64_t ldc8) {
   __m512 acc[MI][NJ];
@@ -175,35 +175,8 @@ inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int6
       _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), folded));
     }
 }
-
-template <int MI>
-inline void nt_row(int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8,
-                   int64_t ldc8) {
-  int64_t j = 0;
-  for (; j + 4 <= N; j += 4) nt_tile<MI, 4>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8);
-  switch (N - j) {
-    case 3: nt_tile<MI, 3>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
-    case 2: nt_tile<MI, 2>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
-    case 1: nt_tile<MI, 1>(K, A, lda, B + j * ldb, ldb, C8 + 8 * j, ldc8); break;
-    default: break;
-  }
-}
-
-inline void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                             int64_t ldb, float* C8) {  // K is a multiple of 16 here
-  const int64_t ldc8 = 8 * N;
-  int64_t i = 0;
-  for (; i + 4 <= M; i += 4) nt_row<4>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
-  A += i * lda;
-  C8 += i * ldc8;
-  switch (M - i) {
-    case 3: nt_row<3>(N, K, A, lda, B, ldb, C8, ldc8); break;
-    case 2: nt_row<2>(N, K, A, lda, B, ldb, C8, ldc8); break;
-    case 1: nt_row<1>(N, K, A, lda, B, ldb, C8, ldc8); break;
-    default: break;
-  }
-}
 #elif defined(CPU_CAPABILITY_AVX2)
+// product_nt_lanes, AVX2: the register tile is MI x NJ entries of 8 lanes.
 template <int MI, int NJ>
 inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8, int64_t ldc8) {
   __m256 acc[MI][NJ];
@@ -220,7 +193,10 @@ inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int6
   for (int i = 0; i < MI; ++i)
     for (int j = 0; j < NJ; ++j) _mm256_storeu_ps(C8 + i * ldc8 + 8 * j, acc[i][j]);
 }
+#endif
 
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+// One row block of MI entries of A against all N of B, in tiles of up to four of B's rows.
 template <int MI>
 inline void nt_row(int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C8,
                    int64_t ldc8) {
@@ -234,6 +210,24 @@ inline void nt_row(int64_t N, int64_t K, const float* A, int64_t lda, const floa
   }
 }
 
+#endif
+
+#if defined(CPU_CAPABILITY_AVX512)
+inline void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                             int64_t ldb, float* C8) {  // K is a multiple of 16 here
+  const int64_t ldc8 = 8 * N;
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) nt_row<4>(N, K, A + i * lda, lda, B, ldb, C8 + i * ldc8, ldc8);
+  A += i * lda;
+  C8 += i * ldc8;
+  switch (M - i) {
+    case 3: nt_row<3>(N, K, A, lda, B, ldb, C8, ldc8); break;
+    case 2: nt_row<2>(N, K, A, lda, B, ldb, C8, ldc8); break;
+    case 1: nt_row<1>(N, K, A, lda, B, ldb, C8, ldc8); break;
+    default: break;
+  }
+}
+#elif defined(CPU_CAPABILITY_AVX2)
 inline void product_nt_lanes(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                              int64_t ldb, float* C8) {
   const int64_t ldc8 = 8 * N;
