@@ -32,19 +32,32 @@ def _checkpoint(seed):
 
 
 def _fork_writer(path, objs, save):
-    """Forks a child that saves objs[0], objs[1], objs[0], ... to `path` until it is killed.
-    A fork (not a new interpreter) starts in milliseconds, which keeps 200 kills fast; the child
-    only serialises and writes, so no lock another thread of this process holds can block it."""
+    """Forks a child that saves objs[0], objs[1], objs[0], ... to `path` until it is killed, and
+    returns once the child is about to start its first save. A fork (not a new interpreter) starts
+    in milliseconds, which keeps 200 kills fast; the child only serialises and writes, so no lock
+    another thread of this process holds can block it. Waiting for the child's word makes the kill
+    times count from its first save, not from the fork, whose cost varies (a large or sanitized
+    process takes longer to fork than a save takes): timed from the fork, most kills could land
+    before any save began and the test would prove nothing."""
+    ready_r, ready_w = os.pipe()
     with warnings.catch_warnings():  # Python >= 3.12 warns about fork() in a threaded process
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:
         try:
+            os.close(ready_r)
+            os.write(ready_w, b"1")
+            os.close(ready_w)
             while True:
                 for obj in objs:
                     save(obj, path)
         finally:
             os._exit(1)  # never return into pytest in the child
+    os.close(ready_w)
+    try:
+        os.read(ready_r, 1)
+    finally:
+        os.close(ready_r)
     return pid
 
 
