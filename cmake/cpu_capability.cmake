@@ -15,6 +15,10 @@ function(ember_add_cpu_capability target capability flags)
   # scalar errno branch; with trapping math, a select on a float comparison (x > max ? inf : y)
   # is not if-converted; both block vectorisation (the fused Adam step ran at half speed, and
   # vec_math.h's exp/log/sin/cos would not vectorise at all). Results are unchanged.
-  target_compile_options(${objlib} PRIVATE ${flags} -O3 -fno-math-errno -fno-trapping-math ${EMBER_WARNINGS})
+  # -Wno-psabi: GCC notes that functions passing 64-byte vectors (vec_math.h's f32x16) would pass
+  # them differently with and without AVX-512; they are inline in each build's own namespace, so
+  # no call ever crosses builds.
+  target_compile_options(${objlib} PRIVATE ${flags} -O3 -fno-math-errno -fno-trapping-math ${EMBER_WARNINGS}
+                         -Wno-psabi)
   target_sources(${target} PRIVATE $<TARGET_OBJECTS:${objlib}>)
 endfunction()

@@ -240,6 +240,48 @@ def test_logsumexp_is_stable_and_matches_reference(n):
     assert ember.logsumexp(ember.tensor([1, 2]), 0).dtype is ember.float32
 
 
+def _one_pass_rows(n, rng):
+    """float32 rows of length n for the one-pass max + exp-sum (blocks of 256): the max growing
+    block by block (each block rescales the sum so far), shrinking, leading -inf blocks, -inf
+    sprinkled, a shift of 1e4, and rows ending in NaN, +inf or made only of -inf."""
+    up = np.linspace(-40, 40, n)
+    rows = [up, up[::-1], rng.standard_normal(n) * 30, rng.standard_normal(n) + 1e4]
+    lead = rng.standard_normal(n)
+    lead[: min(n - 1, 300)] = -np.inf
+    rows.append(lead)
+    sprinkled = rng.standard_normal(n)
+    sprinkled[rng.random(n) < 0.3] = -np.inf
+    sprinkled[-1] = 0.5
+    rows.append(sprinkled)
+    for special in (np.nan, np.inf):
+        r = rng.standard_normal(n)
+        r[n * 3 // 4] = special
+        rows.append(r)
+    rows.append(np.full(n, -np.inf))
+    return np.array(rows, dtype=np.float32)
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 255, 256, 257, 600, 4099])
+def test_logsumexp_log_softmax_and_cross_entropy_one_pass_rows(n):
+    rng = np.random.default_rng(n)
+    a = _one_pass_rows(n, rng)
+    a64 = a.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        want = _lse(a64, 1)
+        want_logp = a64 - want[:, None]
+    want[-2:] = [np.inf, -np.inf]  # as torch: a +inf element gives +inf, a row of -inf gives -inf
+    x = ember.from_numpy(a)
+    got = ember.logsumexp(x, 1).numpy()
+    np.testing.assert_allclose(got, want, rtol=2e-7, atol=2e-6)  # NaN, +inf and -inf rows included
+    finite = np.isfinite(want)
+    logp = ember.nn.functional.log_softmax(x, 1).numpy()
+    np.testing.assert_allclose(logp[finite], want_logp[finite], rtol=1e-6, atol=2e-5)
+    assert np.isnan(logp[~finite]).all()
+    target = np.argmax(np.where(np.isfinite(a), a, -np.inf), 1)[finite]
+    loss = ember.nn.functional.cross_entropy(ember.from_numpy(a[finite]), ember.tensor(target), reduction="none")
+    np.testing.assert_allclose(loss.numpy(), -want_logp[finite][np.arange(finite.sum()), target], rtol=1e-6, atol=2e-5)
+
+
 # ---- cumsum ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("dim", [0, 1, -1])

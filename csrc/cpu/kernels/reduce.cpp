@@ -511,12 +511,21 @@ double stat_one(StatOp op, const StatInput<T>& in, double param) {
       return op == StatOp::Std ? std::sqrt(var) : var;
     }
     case StatOp::LogSumExp: {
+      if constexpr (std::is_same_v<T, float>) {  // one contiguous run: max and sum in one pass
+        float mf;
+        double s;
+        if (in.p.red_shape.size() == 1 && in.p.red_strides[0] == 1 && !is_long_run(in.p) &&
+            vec_math::max_exp_sum_f32(in.x + in.base, in.p.red_numel, mf, s))
+          return double(mf) + std::log(s);
+      }
       double m = double(in.max());
       if (m != m) return m;
-      if (std::isinf(m)) m = 0;  // all -inf gives -inf, any +inf gives +inf, without inf - inf
+      const bool finite = !std::isinf(m);
+      if (!finite) m = 0;  // all -inf gives -inf, any +inf gives +inf, without inf - inf
       if constexpr (std::is_same_v<T, float>) {  // vec_math's exp vectorises; libm's is one call each
         const float mf = float(m);
-        return m + std::log(in.sum([mf](const float* xp, int64_t n, int64_t st) {
+        return m + std::log(in.sum([mf, finite](const float* xp, int64_t n, int64_t st) {
+          if (st == 1 && finite) return vec_math::exp_sum_f32(xp, n, mf);  // mf: the max
           constexpr int64_t kBlk = 256;  // exp of a block into a buffer (the loop vectorises), then summed
           float e[kBlk];
           double s = 0;

@@ -23,6 +23,13 @@ constexpr int64_t kBlock = 32;
 inline float exp_t(float x) { return vec_math::exp_f32(x); }
 inline double exp_t(double x) { return std::exp(x); }
 
+// The max m of a contiguous float32 row and Σ exp(x - m) in one pass (vec_math::max_exp_sum_f32);
+// false (double, or a NaN / inf / all -inf row) sends the caller to row_max and sum_exp.
+inline bool max_exp_sum(const float* x, int64_t n, float& m, double& sum) {
+  return vec_math::max_exp_sum_f32(x, n, m, sum);
+}
+inline bool max_exp_sum(const double*, int64_t, double&, double&) { return false; }
+
 // Contiguous rows are reduced in kLanes independent lanes, combined at the end: one serial chain of
 // compares or additions would cost its latency per element and never vectorise.
 constexpr int64_t kLanes = 16;
@@ -40,6 +47,7 @@ template <typename T>
 double sum_exp(const T* x, int64_t n, int64_t stride, T m, T* out = nullptr) {
   double sum = 0;
   if constexpr (std::is_same_v<T, float>) {
+    if (stride == 1 && !out && std::isfinite(m)) return vec_math::exp_sum_f32(x, n, m);
     if (stride == 1) {  // blocks of x - m, exponentiated in place by vec_math::exp_f32_array
       constexpr int64_t kBlk = 256;
       float buf[kBlk];
@@ -85,13 +93,19 @@ void softmax_rows(T* out, const T* x, int64_t rows, int64_t D, bool log) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * D;
       T* yr = out + r * D;
-      const T m = row_max(xr, D, 1);  // a row of -inf: exp(-inf - 0) = 0, gives NaN like torch
       if (log) {
         // (x - m) - log(sum), not x - (m + log(sum)): with |m| ~ 1e4 or more, m + log(sum) rounds
         // log(sum) to the spacing of m in float32 (0.001 at 1e4, 1 at 1e7).
-        const T log_sum = T(std::log(sum_exp(xr, D, 1, m)));
+        T m;
+        double sum;
+        if (!max_exp_sum(xr, D, m, sum)) {
+          m = row_max(xr, D, 1);  // a row of -inf: exp(-inf - 0) = 0, gives NaN like torch
+          sum = sum_exp(xr, D, 1, m);
+        }
+        const T log_sum = T(std::log(sum));
         for (int64_t d = 0; d < D; ++d) yr[d] = (xr[d] - m) - log_sum;
       } else {
+        const T m = row_max(xr, D, 1);
         const T inv = T(1.0 / sum_exp(xr, D, 1, m, yr));
         for (int64_t d = 0; d < D; ++d) yr[d] *= inv;
       }
@@ -226,9 +240,14 @@ void xent_forward_impl(const XentArgs& a) {
       // logp(c) = (x_c - m) - log_sum; nll_loss's input already is logp (m = log_sum = 0)
       double m = 0, log_sum = 0;
       if (!a.log_probs_input) {
-        const T mt = row_max(x, C, S);
+        T mt;
+        double sum;
+        if (S != 1 || !max_exp_sum(x, C, mt, sum)) {
+          mt = row_max(x, C, S);
+          sum = sum_exp(x, C, S, mt);
+        }
         m = double(mt);
-        log_sum = std::log(sum_exp(x, C, S, mt));
+        log_sum = std::log(sum);
       }
       log_sum_out[pos] = log_sum;
       const auto logp = [&](int64_t c) { return (double(x[c * S]) - m) - log_sum; };

@@ -17,6 +17,7 @@
 // so each build gets its own copy (one shared inline definition would let the linker pick an
 // AVX-512 body for the portable path).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -45,15 +46,16 @@ inline int64_t bits_of(double x) {
 inline float pow2i(float n) { return float_of((int32_t(n) + 127) << 23); }
 
 // exp(x) = 2^n exp(r) with n = round(x / ln2): returns exp(r) (a degree-6 polynomial) and sets n.
-inline float exp_remainder(float x, float& n) {
+// T: float, or a vector of floats (the same operations lane by lane).
+template <typename T>
+inline T exp_remainder(T x, T& n) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;  // ln2 = hi + lo, hi exact in 9 bits
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
   n = (x * kLog2e + kRound) - kRound;
-  float r = x - n * kLn2Hi;
+  T r = x - n * kLn2Hi;
   r = r - n * kLn2Lo;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
+  T p = r * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
@@ -87,6 +89,22 @@ inline float exp_f32_normal(float x) {
   return float_of(int32_t(uint32_t(bits_of(y)) + (uint32_t(int32_t(n)) << 23)));
 }
 
+// 16 floats in one GCC/Clang vector: one zmm on AVX-512, two ymm on AVX2, four xmm on SSE2.
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+typedef uint32_t u32x16 __attribute__((vector_size(64)));
+
+// exp_f32_normal lane by lane (the same operations, so the same bits).
+inline f32x16 exp_f32_normal(f32x16 x) {
+  f32x16 n;
+  f32x16 y = exp_remainder(x, n);
+  u32x16 bits;
+  std::memcpy(&bits, &y, sizeof bits);
+  bits += __builtin_convertvector(__builtin_convertvector(n, i32x16), u32x16) << 23;
+  std::memcpy(&y, &bits, sizeof y);
+  return y;
+}
+
 // y[i] = exp_f32(x[i]) over a contiguous array (y == x allowed): each block of 256 whose elements
 // all lie in the normal range (checked first, a cheap vectorised pass) takes exp_f32_normal.
 inline void exp_f32_array(const float* x, float* y, int64_t n) {
@@ -102,6 +120,91 @@ inline void exp_f32_array(const float* x, float* y, int64_t n) {
       for (int64_t i = 0; i < m; ++i) y[b + i] = exp_f32(x[b + i]);
     }
   }
+}
+
+// Σ exp(x[i] - m) over a contiguous array, for a finite m at least every x[i] (a row max: the
+// shift of logsumexp, softmax and cross-entropy). Every term is then at most 1 and the largest is
+// 1, so a term below exp(kExpNormalLo) (< 1e-37) changes nothing and counts as 0; the rest take
+// exp_f32_normal, 16 lanes at a time, summed in float lanes over blocks of 256 elements (16 terms
+// per lane) that are flushed into double lanes. (A NaN in x would count as 0: NaN rows have a NaN
+// max, which callers handle before they get here.)
+typedef double f64x8 __attribute__((vector_size(64)));
+typedef float f32x8 __attribute__((vector_size(32)));
+inline double exp_sum_f32(const float* x, int64_t n, float m) {
+  constexpr int64_t kBlk = 256;
+  const int64_t whole = n / 16 * 16;
+  f64x8 acc[2] = {};
+  int64_t i = 0;
+  while (i < whole) {
+    const int64_t end = whole - i < kBlk ? whole : i + kBlk;
+    f32x16 lane = {};
+    for (; i < end; i += 16) {
+      f32x16 d;
+      std::memcpy(&d, x + i, sizeof d);
+      d -= m;
+      const i32x16 normal = d >= kExpNormalLo;
+      lane += normal ? exp_f32_normal(normal ? d : kExpNormalLo) : f32x16{};
+    }
+    f32x8 half[2];
+    std::memcpy(half, &lane, sizeof half);
+    acc[0] += __builtin_convertvector(half[0], f64x8);
+    acc[1] += __builtin_convertvector(half[1], f64x8);
+  }
+  double total = 0;
+  for (; i < n; ++i) {
+    const float d = x[i] - m;
+    total += d >= kExpNormalLo ? exp_f32_normal(d) : 0.0f;
+  }
+  const f64x8 a = acc[0] + acc[1];
+  for (int j = 0; j < 8; ++j) total += a[j];
+  return total;
+}
+
+// The max m of a contiguous array and Σ exp(x[i] - m), in one pass over memory: block by block
+// (256 elements), the block's max, then its exponentials from L1 against the running max, the sum
+// so far rescaled by exp(old max - new max) when the max grows. Returns false, and leaves the
+// outputs unset, when the max is not finite (a NaN, +inf, or every element -inf): callers then
+// take their general two-pass path.
+inline bool max_exp_sum_f32(const float* x, int64_t n, float& max, double& sum) {
+  constexpr int64_t kBlk = 256;
+  float m = -std::numeric_limits<float>::infinity();
+  double s = 0;
+  for (int64_t b = 0; b < n; b += kBlk) {
+    const int64_t w = n - b < kBlk ? n - b : kBlk;
+    const float* xb = x + b;
+    float bm = m;
+    int64_t i = 0;
+    if (w >= 16) {
+      f32x16 lm, v;
+      i32x16 nan = {};
+      std::memcpy(&lm, xb, sizeof lm);
+      for (i = 16; i + 16 <= w; i += 16) {
+        std::memcpy(&v, xb + i, sizeof v);
+        lm = v > lm ? v : lm;
+        nan |= v != v;
+      }
+      nan |= lm != lm;
+      for (int j = 0; j < 16; ++j) {
+        if (nan[j]) return false;
+        bm = lm[j] > bm ? lm[j] : bm;
+      }
+    }
+    for (; i < w; ++i) {
+      if (xb[i] != xb[i]) return false;
+      bm = xb[i] > bm ? xb[i] : bm;
+    }
+    if (bm == std::numeric_limits<float>::infinity()) return false;
+    if (bm == -std::numeric_limits<float>::infinity()) continue;  // the block adds nothing (yet)
+    if (bm > m) {
+      s *= std::exp(double(m) - double(bm));  // 0 while m is -inf
+      m = bm;
+    }
+    s += exp_sum_f32(xb, w, m);
+  }
+  if (m == -std::numeric_limits<float>::infinity()) return false;
+  max = m;
+  sum = s;
+  return true;
 }
 
 // y[i] = post(x[i], exp_f32(pre(x[i]))) over a contiguous array (y == x allowed): the
