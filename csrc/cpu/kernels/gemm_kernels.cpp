@@ -221,9 +221,11 @@ inline void kloop_6x16(int64_t kc, const double* __restrict& a, const double* __
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 // ---- SIMD micro-kernel: MR rows x NV vectors of accumulators ------------------------------
-// a: packed MR x kc panel (a[p*MR + r]), or with kDirectA the matrix itself (a[r*lda + p], rows
-// contiguous along k; mr == MR); b: packed kc x NR panel (b[p*NR + j]).
-template <class V, int MR_, int NV>
+// a: packed panel (a[p*AS + r]), or with kDirectA the matrix itself (a[r*lda + p], rows
+// contiguous along k; mr == MR); b: packed panel (b[p*BS + j]). AS and BS are the panel widths
+// of the packing, MR and NV * W by default; the edge kernels (EdgeKernels below) cover fewer
+// rows or one vector of columns of the same panels.
+template <class V, int MR_, int NV, int AS = MR_, int BS = NV * V::W>
 struct SimdKernel {
   using T = typename V::T;
   static constexpr int MR = MR_;
@@ -259,11 +261,11 @@ struct SimdKernel {
         for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
       }
     };
-    constexpr int64_t a_step = kDirectA ? 1 : MR;
+    constexpr int64_t a_step = kDirectA ? 1 : AS;
 
     int64_t p = 0;
 #if defined(CPU_CAPABILITY_AVX2)
-    if constexpr (MR == 6 && NV == 2 && !kDirectA) {
+    if constexpr (MR == 6 && NV == 2 && AS == 6 && BS == 16 && !kDirectA) {
       kloop_6x16(kc, a, b, acc);
       p = kc / 4 * 4;
     }
@@ -271,16 +273,16 @@ struct SimdKernel {
     for (; p + 4 <= kc; p += 4) {
 #pragma GCC unroll 4
       for (int u = 0; u < 4; ++u) {
-        if (!kDirectA && u % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
+        if (!kDirectA && u % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * AS), _MM_HINT_T0);
         step(a, b);
         a += a_step;
-        b += NR;
+        b += BS;
       }
     }
     for (; p < kc; ++p) {
       step(a, b);
       a += a_step;
-      b += NR;
+      b += BS;
     }
 
     // A whole tile without scaling, bias or activation (every tile of a plain product, and each
@@ -344,6 +346,44 @@ struct SimdKernel {
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) V::store(tile + r * NR + v * V::W, acc[r][v]);
     update_tile_scalar(tile, NR, mr, nr, c, ldc_row, ldc_col, ep);
+  }
+};
+#endif
+
+// ---- one tile, by the kernel that fits it -----------------------------------------------------
+// A partial tile would pay for the rows and columns it does not have: M = 16 would cost 24 rows
+// of multiply-adds with MR = 12, N = 42 would cost 64 columns, N = 9 (the weight gradient of a
+// 1-channel 3x3 conv) 32. A SimdKernel's edge tiles therefore run kernels of MR/3 or 2*MR/3 rows
+// and/or one vector of columns over the same packed panels; any other kernel (LoopKernel) runs
+// its partial tiles whole.
+template <class Kern>
+struct KernelEdges {
+  static constexpr int kRowStep = Kern::MR, kColStep = Kern::NR;  // granularity of edge tiles
+  template <bool kDirectA, typename T>
+  static void run(int64_t kc, const T* a, const T* b, T* c, int64_t ldc_row, int64_t ldc_col, int64_t mr,
+                  int64_t nr, const Epilogue<T>& ep, int64_t lda) {
+    Kern::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
+  }
+};
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+template <class V, int MR, int NV>
+struct KernelEdges<SimdKernel<V, MR, NV>> {
+  static constexpr int NR = NV * V::W;
+  static constexpr int kRowStep = MR / 3, kColStep = V::W;
+  template <int R, bool kDirectA, typename T>
+  static void rows(int64_t kc, const T* a, const T* b, T* c, int64_t ldc_row, int64_t ldc_col, int64_t mr,
+                   int64_t nr, const Epilogue<T>& ep, int64_t lda) {
+    if (NV > 1 && nr <= V::W)
+      SimdKernel<V, R, 1, MR, NR>::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
+    else
+      SimdKernel<V, R, NV, MR, NR>::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
+  }
+  template <bool kDirectA, typename T>
+  static void run(int64_t kc, const T* a, const T* b, T* c, int64_t ldc_row, int64_t ldc_col, int64_t mr,
+                  int64_t nr, const Epilogue<T>& ep, int64_t lda) {
+    if (mr <= MR / 3) rows<MR / 3, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
+    else if (mr <= 2 * MR / 3) rows<2 * MR / 3, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
+    else rows<MR, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
   }
 };
 #endif
@@ -583,11 +623,11 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
           if (last && bias) e.bias = bias + i * g.bias_row + j * g.bias_col;
           T* c = C + i * g.ldc_row + j * g.ldc_col;
           if (ir < m_direct)
-            Kern::template run<true>(kc, A + i * g.lda_row + pc, pb + jr * kc, c, g.ldc_row, g.ldc_col,
-                                     MR, nr, e, g.lda_row);
+            KernelEdges<Kern>::template run<true>(kc, A + i * g.lda_row + pc, pb + jr * kc, c, g.ldc_row,
+                                                  g.ldc_col, MR, nr, e, g.lda_row);
           else
-            Kern::run(kc, pa + (ir - m_direct) * kc, pb + jr * kc, c, g.ldc_row, g.ldc_col,
-                      min_i64(MR, mc - ir), nr, e);
+            KernelEdges<Kern>::template run<false>(kc, pa + (ir - m_direct) * kc, pb + jr * kc, c, g.ldc_row,
+                                                   g.ldc_col, min_i64(MR, mc - ir), nr, e, 0);
         };
         // Column panels outside keep each kc x NR panel of B in L1 across the row tiles. When
         // the whole packed block of B fits in half of L2, row tiles outside instead: C is then
@@ -611,18 +651,34 @@ template <class Kern>
 void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
   constexpr int MR = Kern::MR, NR = Kern::NR;
   GemmKernelArgs g = args;
-  // C^T = B^T A^T when that is cheaper by a rough cycle model: padded compute of the tiles
-  // (e.g. N = 10 fills 10/16 of a tile, M = 10 fills 10/12 of two) plus ~2 cycles per element
-  // updated through the scalar path (partial tiles, or C without a unit column stride), once
-  // per K block. Mostly it keeps C's unit column stride.
+  // C^T = B^T A^T when that is cheaper by a rough cycle model of each orientation (m x n, with
+  // A's and B's strides as the kernels would see them):
+  //  - the multiply-adds, 16 lanes per cycle (Zen 4: one 512-bit or two 256-bit FMAs), edge
+  //    tiles at the sizes of the edge kernels that run them (KernelEdges: N = 10 costs 16
+  //    columns, M = 10 costs 12 rows, M = 16 costs 12 + 4);
+  //  - ~1 cycle per element of C updated through the scalar path (C without a unit column
+  //    stride), once per K block;
+  //  - packing, per element: ~0.35 cycle for lines adjacent in memory, 0.6 for lines contiguous
+  //    along k (transposed in registers), 2 for a gather; rows of A read in place cost nothing.
+  //    Without packing in the model, 128x512x10 (X . W^T into 10 classes) went through C^T and
+  //    spent 45% of its time transposing X: 35-41 us, 23 us now (1 thread).
+  using Edges = KernelEdges<Kern>;
   const int64_t kblocks = ceil_div(g.K, blk.kc);
-  auto cost = [&](int64_t m, int64_t n, bool unit_col) {
-    const double compute = double(round_up(m, MR)) * double(round_up(n, NR)) * double(g.K) /
-                           (2.0 * double(NR));
-    const double full = unit_col ? double(m / MR * MR) * double(n / NR * NR) : 0.0;
-    return compute + 2.0 * double(kblocks) * (double(m) * double(n) - full);
+  const auto edge_round = [](int64_t x, int64_t tile, int64_t step) {
+    return x / tile * tile + round_up(x % tile, step);
   };
-  const bool transpose = cost(g.N, g.M, g.ldc_row == 1) < 0.97 * cost(g.M, g.N, g.ldc_col == 1);
+  const auto pack_cost = [](int64_t ls, int64_t ks) { return ls == 1 ? 0.35 : ks == 1 ? 0.6 : 2.0; };
+  auto cost = [&](int64_t m, int64_t n, int64_t a_ls, int64_t a_ks, int64_t b_ls, int64_t b_ks, bool unit_col) {
+    const double K = double(g.K);
+    const double compute =
+        double(edge_round(m, MR, Edges::kRowStep)) * double(edge_round(n, NR, Edges::kColStep)) * K / 16.0;
+    const double scalar = unit_col ? 0.0 : double(kblocks) * double(m) * double(n);
+    const bool direct_a = a_ks == 1 && ceil_div(n, NR) <= 4;  // as gemm_rect decides
+    const double pack_a = double(direct_a ? m % MR : m) * K * pack_cost(a_ls, a_ks) * double(ceil_div(n, blk.nc));
+    return compute + scalar + pack_a + double(n) * K * pack_cost(b_ls, b_ks);
+  };
+  const bool transpose = cost(g.N, g.M, g.ldb_col, g.ldb_row, g.lda_row, g.lda_col, g.ldc_row == 1) <
+                         0.97 * cost(g.M, g.N, g.lda_row, g.lda_col, g.ldb_col, g.ldb_row, g.ldc_col == 1);
   if (transpose) {
     GemmKernelArgs t = g;
     t.M = g.N; t.N = g.M;
