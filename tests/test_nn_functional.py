@@ -410,6 +410,23 @@ def test_avg_pool2d_matches_reference(k, s, p, ceil, cip):
     assert gradcheck(lambda a: F.avg_pool2d(a, k, s, p, ceil, cip), (t64(x),))
 
 
+@pytest.mark.parametrize("k,s,p", [(k, s, p) for k in (1, 2, 3) for s in (1, 2, 3) for p in (0, 1) if p <= k // 2])
+@pytest.mark.parametrize("cip", [True, False])
+def test_avg_pool2d_float32_wide_rows(k, s, p, cip):
+    # Rows wide enough that most windows are whole (the vector path) with clipped ones at both
+    # edges; the float32 backward against the float64 one (gradcheck covers that one).
+    x = RNG.standard_normal((2, 3, 13, 37))
+    close(F.avg_pool2d(ember.tensor(x.astype(np.float32)), k, s, p, True, cip),
+          np_avg_pool(x, k, s, p, True, cip, None), atol=1e-6, rtol=1e-5)
+    grads = []
+    for dtype in (np.float32, np.float64):
+        xt = ember.tensor(x.astype(dtype), requires_grad=True)
+        y = F.avg_pool2d(xt, k, s, p, True, cip)
+        y.backward(ember.tensor(np.linspace(-1, 1, y.numel()).reshape(tuple(y.shape)).astype(dtype)))
+        grads.append(xt.grad.numpy().astype(np.float64))
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+
+
 def test_avg_pool2d_divisor_override():
     x = RNG.standard_normal((1, 2, 5, 5))
     close(F.avg_pool2d(t64(x, False), 3, 2, 1, divisor_override=4), np_avg_pool(x, 3, 2, 1, False, True, 4))

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -423,32 +424,86 @@ inline int64_t avg_divisor(const Pool2dParams& p, int64_t rows_padded, int64_t c
   return p.divisor_override ? p.divisor_override : p.count_include_pad ? rows_padded * cols_padded : rows * cols;
 }
 
+// The column windows of avg_pool2d, the same for every output row of every plane: output ow
+// sums columns [w0, w1) of the row's column sums (its padded width sets the divisor); [whole_lo,
+// whole_hi) are the outputs whose window is kW columns inside the row. Per output row, 1 / the
+// divisor for each output, recomputed only when the row window changes (at the top and bottom
+// edges): a division per output cost more than the rest of the pass.
+struct AvgCols {
+  std::vector<int64_t> w0, w1, padded;
+  int64_t whole_lo = 0, whole_hi = 0;
+  std::vector<double> inv;  // per output of the current row
+  int64_t inv_rows_padded = -1, inv_rows = -1;
+
+  explicit AvgCols(const Pool2dParams& p) : w0(size_t(p.oW)), w1(size_t(p.oW)), padded(size_t(p.oW)), inv(size_t(p.oW)) {
+    whole_lo = p.oW;
+    for (int64_t ow = 0; ow < p.oW; ++ow) {
+      padded[size_t(ow)] = avg_span(ow, p.sW, p.pW, p.kW, p.W, w0[size_t(ow)], w1[size_t(ow)]);
+      if (w1[size_t(ow)] - w0[size_t(ow)] == p.kW) {
+        whole_lo = std::min(whole_lo, ow);
+        whole_hi = ow + 1;
+      }
+    }
+    whole_hi = std::max(whole_hi, whole_lo);
+    for (int64_t ow = whole_lo; ow < whole_hi; ++ow)  // whole windows form one run (they do: starts grow)
+      if (w1[size_t(ow)] - w0[size_t(ow)] != p.kW) whole_hi = whole_lo;
+  }
+
+  // inv for an output row whose row window has padded extent rows_padded and rows h1 - h0;
+  // 0 for empty windows (their output is 0).
+  void set_row(const Pool2dParams& p, int64_t rows_padded, int64_t rows) {
+    if (rows_padded == inv_rows_padded && rows == inv_rows) return;
+    inv_rows_padded = rows_padded, inv_rows = rows;
+    for (size_t ow = 0; ow < inv.size(); ++ow) {
+      const int64_t cols = w1[ow] - w0[ow];
+      inv[ow] = rows <= 0 || cols <= 0 ? 0.0 : 1.0 / double(avg_divisor(p, rows_padded, padded[ow], rows, cols));
+    }
+  }
+};
+
+// acc[ow] = Σ_j<k src[ow * S - pad + j] over [lo, hi) (windows inside src): the inner loop has
+// a constant stride.
+template <int64_t S>
+inline void window_sums(const double* __restrict src, int64_t pad, int64_t k, int64_t lo, int64_t hi,
+                        double* __restrict acc) {
+  for (int64_t ow = lo; ow < hi; ++ow) acc[ow] = src[ow * S - pad];
+  for (int64_t j = 1; j < k; ++j)
+    for (int64_t ow = lo; ow < hi; ++ow) acc[ow] += src[ow * S - pad + j];
+}
+
 // avg_pool2d over one plane in the same two passes: column sums (double) over the window's rows
-// clipped to the input, then each output's sum across its clipped columns over torch's divisor.
+// clipped to the input, then each output's sum across its clipped columns times 1 / torch's
+// divisor; the whole windows of a row in vector lanes (stride 1 and 2 with a constant stride).
 template <typename T>
-void avg_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict yp, double* __restrict col_sum) {
-  const int64_t W = p.W, oW = p.oW;
+void avg_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict yp, double* __restrict col_sum,
+                    double* __restrict row_acc, AvgCols& cols) {
+  const int64_t W = p.W, oW = p.oW, lo = cols.whole_lo, hi = cols.whole_hi;
   for (int64_t oh = 0; oh < p.oH; ++oh) {
     int64_t h0, h1;
     const int64_t rows_padded = avg_span(oh, p.sH, p.pH, p.kH, p.H, h0, h1);
+    cols.set_row(p, rows_padded, h1 - h0);
     for (int64_t w = 0; w < W; ++w) col_sum[w] = 0;
     for (int64_t h = h0; h < h1; ++h) {
       const T* __restrict xr = xp + h * W;
       for (int64_t w = 0; w < W; ++w) col_sum[w] += double(xr[w]);
     }
-    T* __restrict yr = yp + oh * oW;
-    for (int64_t ow = 0; ow < oW; ++ow) {
-      int64_t w0, w1;
-      const int64_t cols_padded = avg_span(ow, p.sW, p.pW, p.kW, W, w0, w1);
-      if (h0 >= h1 || w0 >= w1) {
-        yr[ow] = 0;
-        continue;
+    if (p.sW == 1) window_sums<1>(col_sum, p.pW, p.kW, lo, hi, row_acc);
+    else if (p.sW == 2) window_sums<2>(col_sum, p.pW, p.kW, lo, hi, row_acc);
+    else
+      for (int64_t ow = lo; ow < hi; ++ow) {
+        double sum = 0;
+        for (int64_t j = 0; j < p.kW; ++j) sum += col_sum[ow * p.sW - p.pW + j];
+        row_acc[ow] = sum;
       }
-      const int64_t count = avg_divisor(p, rows_padded, cols_padded, h1 - h0, w1 - w0);
+    for (int64_t ow = 0; ow < oW; ++ow) {
+      if (ow >= lo && ow < hi) continue;
       double sum = 0;
-      for (int64_t w = w0; w < w1; ++w) sum += col_sum[w];
-      yr[ow] = T(sum / double(count));
+      for (int64_t w = cols.w0[size_t(ow)]; w < cols.w1[size_t(ow)]; ++w) sum += col_sum[w];
+      row_acc[ow] = sum;
     }
+    T* __restrict yr = yp + oh * oW;
+    const double* __restrict inv = cols.inv.data();
+    for (int64_t ow = 0; ow < oW; ++ow) yr[ow] = T(row_acc[ow] * inv[ow]);
   }
 }
 
@@ -457,21 +512,19 @@ void avg_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict
 // divisor, summed where windows overlap), then that row added to each input row the windows
 // cover (contiguous, so it vectorises). dx starts zeroed.
 template <typename T>
-void avg_unpool_plane(const Pool2dParams& p, const T* __restrict gp, T* __restrict xp, T* __restrict row_g) {
+void avg_unpool_plane(const Pool2dParams& p, const T* __restrict gp, T* __restrict xp, T* __restrict row_g,
+                      AvgCols& cols) {
   const int64_t W = p.W, oW = p.oW;
   for (int64_t oh = 0; oh < p.oH; ++oh) {
     int64_t h0, h1;
     const int64_t rows_padded = avg_span(oh, p.sH, p.pH, p.kH, p.H, h0, h1);
     if (h0 >= h1) continue;
+    cols.set_row(p, rows_padded, h1 - h0);
     for (int64_t w = 0; w < W; ++w) row_g[w] = T(0);
     const T* __restrict g = gp + oh * oW;
     for (int64_t ow = 0; ow < oW; ++ow) {
-      int64_t w0, w1;
-      const int64_t cols_padded = avg_span(ow, p.sW, p.pW, p.kW, W, w0, w1);
-      if (w0 >= w1) continue;
-      const int64_t count = avg_divisor(p, rows_padded, cols_padded, h1 - h0, w1 - w0);
-      const T v = T(double(g[ow]) / double(count));
-      for (int64_t w = w0; w < w1; ++w) row_g[w] += v;
+      const T v = T(double(g[ow]) * cols.inv[size_t(ow)]);
+      for (int64_t w = cols.w0[size_t(ow)]; w < cols.w1[size_t(ow)]; ++w) row_g[w] += v;
     }
     for (int64_t h = h0; h < h1; ++h) {
       T* __restrict xr = xp + h * W;
@@ -488,6 +541,9 @@ void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_
     std::vector<T> col_max(kind == PoolKind::Max ? size_t(p.W) + 16 : 0);
     std::vector<int32_t> col_row(col_max.size());
     std::vector<double> col_sum(kind == PoolKind::Avg ? size_t(p.W) : 0);
+    std::vector<double> row_acc(kind == PoolKind::Avg ? size_t(p.oW) : 0);
+    std::optional<AvgCols> cols;
+    if (kind == PoolKind::Avg) cols.emplace(p);
     for (int64_t pl = a; pl < b; ++pl) {
       const T* xp = x + pl * HW;
       T* yp = y + pl * oHW;
@@ -501,7 +557,7 @@ void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_
         continue;
       }
       if (kind == PoolKind::Avg) {
-        avg_pool_plane(p, xp, yp, col_sum.data());
+        avg_pool_plane(p, xp, yp, col_sum.data(), row_acc.data(), *cols);
         continue;
       }
       for (int64_t oh = 0; oh < p.oH; ++oh)
@@ -540,6 +596,8 @@ void pool_backward(PoolKind kind, const Pool2dParams& p, const T* dy, const int6
   const int64_t HW = p.H * p.W, oHW = p.oH * p.oW;
   parallel_for(0, p.planes, std::max<int64_t>(1, 4096 / std::max<int64_t>(HW, 1)), [&](int64_t a, int64_t b) {
     std::vector<T> row_g(kind == PoolKind::Avg ? size_t(p.W) : 0);
+    std::optional<AvgCols> cols;
+    if (kind == PoolKind::Avg) cols.emplace(p);
     for (int64_t pl = a; pl < b; ++pl) {
       const T* gp = dy + pl * oHW;
       T* xp = dx + pl * HW;
@@ -551,7 +609,7 @@ void pool_backward(PoolKind kind, const Pool2dParams& p, const T* dy, const int6
         continue;
       }
       if (kind == PoolKind::Avg) {
-        avg_unpool_plane(p, gp, xp, row_g.data());
+        avg_unpool_plane(p, gp, xp, row_g.data(), *cols);
         continue;
       }
       for (int64_t oh = 0; oh < p.oH; ++oh)  // AdaptiveAvg
