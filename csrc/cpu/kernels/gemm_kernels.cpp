@@ -223,7 +223,7 @@ inline void kloop_6x16(int64_t kc, const double* __restrict& a, const double* __
 // ---- SIMD micro-kernel: MR rows x NV vectors of accumulators ------------------------------
 // a: packed panel (a[p*AS + r]), or with kDirectA the matrix itself (a[r*lda + p], rows
 // contiguous along k; mr == MR); b: packed panel (b[p*BS + j]). AS and BS are the panel widths
-// of the packing, MR and NV * W by default; the edge kernels (EdgeKernels below) cover fewer
+// of the packing, MR and NV * W by default; the edge kernels (KernelEdges below) cover fewer
 // rows or one vector of columns of the same panels.
 template <class V, int MR_, int NV, int AS = MR_, int BS = NV * V::W>
 struct SimdKernel {
