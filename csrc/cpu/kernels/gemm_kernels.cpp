@@ -222,9 +222,10 @@ inline void kloop_6x16(int64_t kc, const double* __restrict& a, const double* __
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 // ---- SIMD micro-kernel: MR rows x NV vectors of accumulators ------------------------------
 // a: packed panel (a[p*AS + r]), or with kDirectA the matrix itself (a[r*lda + p], rows
-// contiguous along k; mr == MR); b: packed panel (b[p*BS + j]). AS and BS are the panel widths
-// of the packing, MR and NV * W by default; the edge kernels (KernelEdges below) cover fewer
-// rows or one vector of columns of the same panels.
+// contiguous along k; mr == MR); b: packed panel (b[p*ldb + j], ldb = BS), or B itself (ldb = its
+// row stride, whole NR-column panels only). AS and BS are the panel widths of the packing, MR and
+// NV * W by default; the edge kernels (KernelEdges below) cover fewer rows or one vector of
+// columns of the same panels.
 template <class V, int MR_, int NV, int AS = MR_, int BS = NV * V::W>
 struct SimdKernel {
   using T = typename V::T;
@@ -234,7 +235,7 @@ struct SimdKernel {
   template <bool kDirectA = false>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* c,
                   int64_t ldc_row, int64_t ldc_col, int64_t mr, int64_t nr,
-                  const Epilogue<T>& ep, int64_t lda = 0) {
+                  const Epilogue<T>& ep, int64_t lda = 0, int64_t ldb = BS) {
     typename V::reg acc[MR][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
@@ -265,9 +266,11 @@ struct SimdKernel {
 
     int64_t p = 0;
 #if defined(CPU_CAPABILITY_AVX2)
-    if constexpr (MR == 6 && NV == 2 && AS == 6 && BS == 16 && !kDirectA) {
-      kloop_6x16(kc, a, b, acc);
-      p = kc / 4 * 4;
+    if constexpr (MR == 6 && NV == 2 && AS == 6 && !kDirectA) {
+      if (ldb == 16) {
+        kloop_6x16(kc, a, b, acc);
+        p = kc / 4 * 4;
+      }
     }
 #endif
     for (; p + 4 <= kc; p += 4) {
@@ -276,13 +279,13 @@ struct SimdKernel {
         if (!kDirectA && u % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * AS), _MM_HINT_T0);
         step(a, b);
         a += a_step;
-        b += BS;
+        b += ldb;
       }
     }
     for (; p < kc; ++p) {
       step(a, b);
       a += a_step;
-      b += BS;
+      b += ldb;
     }
 
     // A whole tile without scaling, bias or activation (every tile of a plain product, and each
@@ -361,8 +364,8 @@ struct KernelEdges {
   static constexpr int kRowStep = Kern::MR, kColStep = Kern::NR;  // granularity of edge tiles
   template <bool kDirectA, typename T>
   static void run(int64_t kc, const T* a, const T* b, T* c, int64_t ldc_row, int64_t ldc_col, int64_t mr,
-                  int64_t nr, const Epilogue<T>& ep, int64_t lda) {
-    Kern::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
+                  int64_t nr, const Epilogue<T>& ep, int64_t lda, int64_t ldb) {
+    Kern::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
   }
 };
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
@@ -372,18 +375,18 @@ struct KernelEdges<SimdKernel<V, MR, NV>> {
   static constexpr int kRowStep = MR / 3, kColStep = V::W;
   template <int R, bool kDirectA, typename T>
   static void rows(int64_t kc, const T* a, const T* b, T* c, int64_t ldc_row, int64_t ldc_col, int64_t mr,
-                   int64_t nr, const Epilogue<T>& ep, int64_t lda) {
+                   int64_t nr, const Epilogue<T>& ep, int64_t lda, int64_t ldb) {
     if (NV > 1 && nr <= V::W)
-      SimdKernel<V, R, 1, MR, NR>::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
+      SimdKernel<V, R, 1, MR, NR>::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
     else
-      SimdKernel<V, R, NV, MR, NR>::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
+      SimdKernel<V, R, NV, MR, NR>::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
   }
   template <bool kDirectA, typename T>
   static void run(int64_t kc, const T* a, const T* b, T* c, int64_t ldc_row, int64_t ldc_col, int64_t mr,
-                  int64_t nr, const Epilogue<T>& ep, int64_t lda) {
-    if (mr <= MR / 3) rows<MR / 3, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
-    else if (mr <= 2 * MR / 3) rows<2 * MR / 3, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
-    else rows<MR, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda);
+                  int64_t nr, const Epilogue<T>& ep, int64_t lda, int64_t ldb) {
+    if (mr <= MR / 3) rows<MR / 3, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
+    else if (mr <= 2 * MR / 3) rows<2 * MR / 3, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
+    else rows<MR, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
   }
 };
 #endif
@@ -398,7 +401,7 @@ struct LoopKernel {
   template <bool kDirectA = false>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* c,
                   int64_t ldc_row, int64_t ldc_col, int64_t mr, int64_t nr,
-                  const Epilogue<T>& ep, int64_t lda = 0) {
+                  const Epilogue<T>& ep, int64_t lda = 0, int64_t ldb = NR) {
     T acc[MR * NR];
     for (int i = 0; i < MR * NR; ++i) acc[i] = T(0);
     for (int64_t p = 0; p < kc; ++p) {
@@ -407,7 +410,7 @@ struct LoopKernel {
         for (int j = 0; j < NR; ++j) acc[r * NR + j] += ar * b[j];
       }
       a += kDirectA ? 1 : MR;
-      b += NR;
+      b += ldb;
     }
     update_tile_scalar(acc, NR, mr, nr, c, ldc_row, ldc_col, ep);
   }
@@ -599,6 +602,10 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
   // packing would then cost about as much as the products it feeds (each packed element serves
   // at most four tiles). Only whole MR-row tiles; the rows left over are packed.
   const bool direct_a = g.lda_col == 1 && ceil_div(N, NR) <= 4;
+  // Likewise B with rows contiguous along n when C has a single row tile (the 512 -> 10 layer's
+  // dW, 10 x 128 x 512): each packed element would feed one tile. Whole NR-column panels only;
+  // a last partial panel is packed.
+  const bool direct_b = g.ldb_col == 1 && M <= MR;
   T* pb = static_cast<T*>(tl_pack_b.get(size_t(nc_max * kc_max + 64) * sizeof(T)));
 
   for (int64_t jc = n0; jc < n1; jc += nc_max) {
@@ -606,7 +613,10 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const int64_t kc = min_i64(kc_max, K - pc);
       const bool first = pc == 0, last = pc + kc >= K;
-      pack_block<NR>(pb, B + pc * g.ldb_row + jc * g.ldb_col, g.ldb_col, g.ldb_row, nc, kc);
+      const int64_t nc_direct = direct_b ? nc / NR * NR : 0;  // columns of the block read in place
+      if (nc_direct < nc)
+        pack_block<NR>(pb + nc_direct * kc, B + pc * g.ldb_row + (jc + nc_direct) * g.ldb_col, g.ldb_col, g.ldb_row,
+                       nc - nc_direct, kc);
       Epilogue<T> ep{T(g.alpha), first ? T(g.beta) : T(1), nullptr, g.bias_row, g.bias_col,
                      last && g.activation == GemmActivation::ReLU};
       for (int64_t ic = m0; ic < m1; ic += mc_max) {
@@ -622,12 +632,15 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
           const int64_t i = ic + ir, j = jc + jr, nr = min_i64(NR, nc - jr);
           if (last && bias) e.bias = bias + i * g.bias_row + j * g.bias_col;
           T* c = C + i * g.ldc_row + j * g.ldc_col;
+          const bool b_direct = jr < nc_direct;
+          const T* bp = b_direct ? B + pc * g.ldb_row + j : pb + jr * kc;
+          const int64_t ldb = b_direct ? g.ldb_row : NR;
           if (ir < m_direct)
-            KernelEdges<Kern>::template run<true>(kc, A + i * g.lda_row + pc, pb + jr * kc, c, g.ldc_row,
-                                                  g.ldc_col, MR, nr, e, g.lda_row);
+            KernelEdges<Kern>::template run<true>(kc, A + i * g.lda_row + pc, bp, c, g.ldc_row, g.ldc_col, MR, nr,
+                                                  e, g.lda_row, ldb);
           else
-            KernelEdges<Kern>::template run<false>(kc, pa + (ir - m_direct) * kc, pb + jr * kc, c, g.ldc_row,
-                                                   g.ldc_col, min_i64(MR, mc - ir), nr, e, 0);
+            KernelEdges<Kern>::template run<false>(kc, pa + (ir - m_direct) * kc, bp, c, g.ldc_row, g.ldc_col,
+                                                   min_i64(MR, mc - ir), nr, e, 0, ldb);
         };
         // Column panels outside keep each kc x NR panel of B in L1 across the row tiles. When
         // the whole packed block of B fits in half of L2, row tiles outside instead: C is then
@@ -659,7 +672,7 @@ void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
   //  - ~1 cycle per element of C updated through the scalar path (C without a unit column
   //    stride), once per K block;
   //  - packing, per element: ~0.35 cycle for lines adjacent in memory, 0.6 for lines contiguous
-  //    along k (transposed in registers), 2 for a gather; rows of A read in place cost nothing.
+  //    along k (transposed in registers), 2 for a gather; what is read in place costs nothing.
   //    Without packing in the model, 128x512x10 (X . W^T into 10 classes) went through C^T and
   //    spent 45% of its time transposing X: 35-41 us, 23 us now (1 thread).
   using Edges = KernelEdges<Kern>;
@@ -674,8 +687,9 @@ void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
         double(edge_round(m, MR, Edges::kRowStep)) * double(edge_round(n, NR, Edges::kColStep)) * K / 16.0;
     const double scalar = unit_col ? 0.0 : double(kblocks) * double(m) * double(n);
     const bool direct_a = a_ks == 1 && ceil_div(n, NR) <= 4;  // as gemm_rect decides
+    const bool direct_b = b_ls == 1 && m <= MR;
     const double pack_a = double(direct_a ? m % MR : m) * K * pack_cost(a_ls, a_ks) * double(ceil_div(n, blk.nc));
-    return compute + scalar + pack_a + double(n) * K * pack_cost(b_ls, b_ks);
+    return compute + scalar + pack_a + double(direct_b ? n % NR : n) * K * pack_cost(b_ls, b_ks);
   };
   const bool transpose = cost(g.N, g.M, g.ldb_col, g.ldb_row, g.lda_row, g.lda_col, g.ldc_row == 1) <
                          0.97 * cost(g.M, g.N, g.lda_row, g.lda_col, g.ldb_col, g.ldb_row, g.ldc_col == 1);
