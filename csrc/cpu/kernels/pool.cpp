@@ -444,9 +444,9 @@ struct AvgCols {
         whole_hi = ow + 1;
       }
     }
+    // A window is whole iff ow*sW - pW >= 0 and ow*sW - pW + kW <= W, both monotone in ow: the
+    // whole windows form one run [whole_lo, whole_hi), empty when there are none.
     whole_hi = std::max(whole_hi, whole_lo);
-    for (int64_t ow = whole_lo; ow < whole_hi; ++ow)  // whole windows form one run (they do: starts grow)
-      if (w1[size_t(ow)] - w0[size_t(ow)] != p.kW) whole_hi = whole_lo;
   }
 
   // inv for an output row whose row window has padded extent rows_padded and rows h1 - h0;
@@ -461,14 +461,15 @@ struct AvgCols {
   }
 };
 
-// acc[ow] = Σ_j<k src[ow * S - pad + j] over [lo, hi) (windows inside src): the inner loop has
-// a constant stride.
+// acc[ow] = Σ_j<k src[ow * s - pad + j] over [lo, hi) (windows inside src), s = S when S > 0 (a
+// constant stride, which the inner loop vectorises with), else the run-time `stride`.
 template <int64_t S>
-inline void window_sums(const double* __restrict src, int64_t pad, int64_t k, int64_t lo, int64_t hi,
-                        double* __restrict acc) {
-  for (int64_t ow = lo; ow < hi; ++ow) acc[ow] = src[ow * S - pad];
+inline void window_sums(const double* __restrict src, int64_t stride, int64_t pad, int64_t k, int64_t lo,
+                        int64_t hi, double* __restrict acc) {
+  const int64_t s = S > 0 ? S : stride;
+  for (int64_t ow = lo; ow < hi; ++ow) acc[ow] = src[ow * s - pad];
   for (int64_t j = 1; j < k; ++j)
-    for (int64_t ow = lo; ow < hi; ++ow) acc[ow] += src[ow * S - pad + j];
+    for (int64_t ow = lo; ow < hi; ++ow) acc[ow] += src[ow * s - pad + j];
 }
 
 // avg_pool2d over one plane in the same two passes: column sums (double) over the window's rows
@@ -487,14 +488,9 @@ void avg_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict
       const T* __restrict xr = xp + h * W;
       for (int64_t w = 0; w < W; ++w) col_sum[w] += double(xr[w]);
     }
-    if (p.sW == 1) window_sums<1>(col_sum, p.pW, p.kW, lo, hi, row_acc);
-    else if (p.sW == 2) window_sums<2>(col_sum, p.pW, p.kW, lo, hi, row_acc);
-    else
-      for (int64_t ow = lo; ow < hi; ++ow) {
-        double sum = 0;
-        for (int64_t j = 0; j < p.kW; ++j) sum += col_sum[ow * p.sW - p.pW + j];
-        row_acc[ow] = sum;
-      }
+    if (p.sW == 1) window_sums<1>(col_sum, 1, p.pW, p.kW, lo, hi, row_acc);
+    else if (p.sW == 2) window_sums<2>(col_sum, 2, p.pW, p.kW, lo, hi, row_acc);
+    else window_sums<0>(col_sum, p.sW, p.pW, p.kW, lo, hi, row_acc);
     for (int64_t ow = 0; ow < oW; ++ow) {
       if (ow >= lo && ow < hi) continue;
       double sum = 0;
