@@ -348,6 +348,51 @@ def test_max_pool2d_wide_rows_ties_and_nan(k, s, p, d, ceil):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k,s,p,d", [(5, 1, 2, 1), (5, 2, 1, 2), (4, 2, 2, 1), (7, 3, 3, 1), (5, 4, 0, 1), (3, 1, 1, 3)])
+def test_max_pool2d_large_windows_wide_rows(k, s, p, d, dtype):
+    # Windows wider than the row pass's padding of one, several vectors of outputs per row (16
+    # float32 or 8 float64 lanes; strides of 3 and more take the scalar loop), ties, NaN and -inf:
+    # values and indices as torch, the same values without indices (the inference path), and the
+    # backward scattering each gradient to its index.
+    rng = np.random.default_rng(k * 100 + s * 10 + p + d)
+    x = rng.integers(0, 3, (2, 2, 11, 70)).astype(dtype)
+    x[0, 0][rng.random((11, 70)) < 0.15] = np.nan
+    x[1, 1][rng.random((11, 70)) < 0.6] = -np.inf
+    for ceil in (False, True):
+        ry, ridx = np_max_pool_first(x, k, s, p, d, ceil)
+        y, idx = F.max_pool2d(ember.from_numpy(x), k, s, p, d, ceil, return_indices=True)
+        np.testing.assert_array_equal(y.numpy(), ry)
+        np.testing.assert_array_equal(idx.numpy(), ridx)
+        np.testing.assert_array_equal(F.max_pool2d(ember.from_numpy(x), k, s, p, d, ceil).numpy(), ry)
+        g = rng.standard_normal(ry.shape).astype(dtype)
+        xg = ember.from_numpy(x).requires_grad_(True)
+        F.max_pool2d(xg, k, s, p, d, ceil).backward(ember.from_numpy(g))
+        want = np.zeros(x.shape).reshape(4, -1)
+        np.add.at(want, (np.arange(4)[:, None], ridx.reshape(4, -1)), g.reshape(4, -1))
+        np.testing.assert_allclose(xg.grad.numpy().reshape(4, -1), want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("k,s,p", [(5, 1, 2), (5, 2, 1), (4, 2, 2), (7, 3, 3), (5, 4, 0), (6, 1, 3)])
+@pytest.mark.parametrize("cip", [True, False])
+def test_avg_pool2d_large_windows_wide_rows(k, s, p, cip):
+    # Up to seven output rows cover one input row in the backward's ring; rows of several vectors
+    # of outputs; strides of 3 and more take the scalar loops. float32 and float64 forward against
+    # NumPy, both backwards against each other, gradcheck on a narrower float64 input.
+    x = RNG.standard_normal((2, 2, 13, 70))
+    for ceil in (False, True):
+        want = np_avg_pool(x, k, s, p, ceil, cip, None)
+        grads = []
+        for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+            xt = ember.tensor(x.astype(dtype), requires_grad=True)
+            y = F.avg_pool2d(xt, k, s, p, ceil, cip)
+            close(y.detach(), want, atol=tol, rtol=tol)
+            y.backward(ember.tensor(np.linspace(-1, 1, y.numel()).reshape(tuple(y.shape)).astype(dtype)))
+            grads.append(xt.grad.numpy().astype(np.float64))
+        np.testing.assert_allclose(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+    assert gradcheck(lambda a: F.avg_pool2d(a, k, s, p, True, cip), (t64(x[:1, :1, :9, :29]),))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hw", [(6, 70), (5, 35), (4, 64), (3, 2)])
 def test_max_pool2d_2x2_wide_rows_ties_and_nan(hw, dtype):
     # The 2x2 stride-2 fast path takes sixteen (AVX-512) or eight (AVX2) outputs at a time: rows

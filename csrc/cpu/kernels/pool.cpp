@@ -7,15 +7,20 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <optional>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 #include <immintrin.h>
 #endif
 
+#include "core/check.h"
 #include "core/parallel.h"
+#include "cpu/kernels/vec_lanes.h"
 #include "ops/pool.h"
 
 namespace ember {
@@ -67,106 +72,183 @@ inline __m256 narrow_masks(__m256i lo, __m256i hi) {
 }
 #endif
 
-// max_pool2d over one plane, one output row at a time in two passes: first the maximum down each
-// input column over the window's rows (contiguous, so it vectorises), with the row it came from;
-// then, for each output, the maximum of those column maxima across the window's columns. Ties and
-// NaNs are settled by the flat index h * W + w, which makes the result max_window's: the first
-// maximum in row-major order, or the first NaN (NaN wins).
+// 64 bytes of T and of its index type in explicit lanes (GCC/Clang generic vectors: one zmm on
+// AVX-512, two ymm on AVX2, four xmm on the portable path), for the row passes below.
 template <typename T>
-void max_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict yp, int64_t* __restrict ip,
-                    T* __restrict col_max, int32_t* __restrict col_row) {
+struct PoolLanes {
+  static constexpr int L = int(64 / sizeof(T));
+  typedef T V __attribute__((vector_size(64)));
+  typedef index_of_t<T> I __attribute__((vector_size(64)));
+  static V load(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static I load(const index_of_t<T>* p) {
+    I v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  // The first n <= L lanes of v to p (a memcpy of a run-time size became a slow `rep movsq`).
+  static void store_n(T* p, const V& v, int64_t n) {
+    if (n == L) {
+      std::memcpy(p, &v, sizeof v);
+      return;
+    }
+    for (int64_t l = 0; l < n; ++l) p[l] = v[l];
+  }
+  // p[0], p[s], ..., p[(L-1)*s] for s = 1 or 2 (stride 2 reads 2L elements).
+  template <typename E, typename Vec>
+  static Vec load_strided(const E* p, int64_t s) {
+    Vec a;
+    std::memcpy(&a, p, sizeof a);
+    if (s == 1) return a;
+    Vec b;
+    std::memcpy(&b, p + L, sizeof b);
+    return even_lanes(a, b, std::make_integer_sequence<int, L>{});
+  }
+  template <typename Vec, int... l>
+  static Vec even_lanes(Vec a, Vec b, std::integer_sequence<int, l...>) {
+#if defined(__clang__)
+    return __builtin_shufflevector(a, b, (2 * l)...);
+#else
+    return __builtin_shuffle(a, b, I{(2 * l)...});
+#endif
+  }
+  // {a[0], b[0], a[1], b[1], ...}: the first L lanes (lo) and the last L (hi).
+  template <int... l>
+  static void interleave(V a, V b, V& lo, V& hi, std::integer_sequence<int, l...>) {
+#if defined(__clang__)
+    lo = __builtin_shufflevector(a, b, ((l % 2) * L + l / 2)...);
+    hi = __builtin_shufflevector(a, b, ((l % 2) * L + (l + L) / 2)...);
+#else
+    lo = __builtin_shuffle(a, b, I{((l % 2) * L + l / 2)...});
+    hi = __builtin_shuffle(a, b, I{((l % 2) * L + (l + L) / 2)...});
+#endif
+  }
+};
+
+// The row buffers of one plane's row pass. Input column w sits at lead + w with lead = the
+// padding, so output ow's window starts at ow * S; the entries outside the input hold `fill`
+// (-inf for max, 0 for avg) and are never written, so every output, at the edges too, runs the
+// same vector code. `len` covers the last vector of outputs (oW rounded up to L lanes), stride-2
+// loads included.
+template <typename T>
+struct PoolRow {
+  static constexpr int L = PoolLanes<T>::L;
+  int64_t lead, len, oWp;
+  PoolRow(int64_t pad, int64_t W, int64_t oW, int64_t k, int64_t s, int64_t d) {
+    lead = pad;
+    oWp = (oW + L - 1) / L * L;
+    len = std::max(lead + W, oWp * s + (k - 1) * d);
+  }
+};
+
+// max_pool2d over one plane, one output row at a time in two passes: first the maximum down each
+// input column over the window's rows (contiguous, so it vectorises), with its flat index
+// h * W + w; then, for each output, the maximum of those column maxima across the window's
+// columns, L outputs at a time for strides 1 and 2. Ties and NaNs are settled by the flat index,
+// which makes the result max_window's: the first maximum in row-major order, or the first NaN
+// (NaN wins). Without `ip` (inference) only the values: the maximum with NaN sticking. Needs
+// (H + 1) * W within index_of_t<T> (int32 for float).
+// The column pass runs one output row ahead, into the other of two buffers: the row pass reads
+// at other offsets than the column pass wrote (lead + w against ow * S + k * D), and loads that
+// straddle stores still in flight cannot be forwarded from them (it doubled the time).
+template <typename T>
+void max_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __restrict xp, T* __restrict yp,
+                    int64_t* __restrict ip, T* const bufs[2], index_of_t<T>* const idx_bufs[2]) {
+  using Lanes = PoolLanes<T>;
+  using V = typename Lanes::V;
+  using I = typename Lanes::I;
+  using Idx = index_of_t<T>;
+  constexpr int L = Lanes::L;
   // Locals, so that the stores below cannot be taken to change them (p is a reference).
-  const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW, pW = p.pW, dW = p.dW;
-  for (int64_t oh = 0; oh < p.oH; ++oh) {
+  const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW, dW = p.dW;
+  const auto column_pass = [&](int64_t oh) {
     int64_t h0 = oh * p.sH - p.pH;
     const int64_t h1 = std::min(h0 + (p.kH - 1) * p.dH + 1, p.H);
     while (h0 < 0) h0 += p.dH;
-    for (int64_t w = 0; w < W; ++w) {
-      col_max[w] = -INFINITY;
-      col_row[w] = int32_t(h0);
+    T* __restrict cm = bufs[oh & 1] + row.lead;
+    Idx* __restrict ci = ip ? idx_bufs[oh & 1] + row.lead : nullptr;
+    if (h0 >= h1) {
+      for (int64_t w = 0; w < W; ++w) cm[w] = -INFINITY;
+    } else {
+      const T* __restrict x0 = xp + h0 * W;
+      for (int64_t w = 0; w < W; ++w) cm[w] = x0[w];
     }
-    for (int64_t h = h0; h < h1; h += p.dH) {
+    if (!ip) {
+      for (int64_t h = h0 + p.dH; h < h1; h += p.dH) {
+        const T* __restrict xr = xp + h * W;
+        for (int64_t w = 0; w < W; ++w) cm[w] = (xr[w] > cm[w]) | (xr[w] != xr[w]) ? xr[w] : cm[w];
+      }
+      return;
+    }
+    for (int64_t w = 0; w < W; ++w) ci[w] = Idx(h0 * W + w);
+    for (int64_t h = h0 + p.dH; h < h1; h += p.dH) {
       const T* __restrict xr = xp + h * W;
-      const int32_t hh = int32_t(h);
+      const Idx base = Idx(h * W);
       for (int64_t w = 0; w < W; ++w) {
-        const T v = xr[w], b = col_max[w];
-        const bool take = (v > b) | ((v != v) & (b == b));  // NaN wins; the first NaN stays
-        col_max[w] = take ? v : b;
-        col_row[w] = take ? hh : col_row[w];
+        const T v = xr[w], b = cm[w];
+        const bool take = !(v <= b) & (b == b);  // greater, or NaN over a number: the first NaN stays
+        cm[w] = take ? v : b;
+        ci[w] = take ? base + Idx(w) : ci[w];
       }
     }
+  };
+  const bool vec = sW == 1 || sW == 2;
+  column_pass(0);
+  for (int64_t oh = 0; oh < p.oH; ++oh) {
+    if (oh + 1 < p.oH) column_pass(oh + 1);
+    const T* __restrict cm = bufs[oh & 1];
+    const Idx* __restrict ci = idx_bufs[oh & 1];
     T* __restrict yr = yp + oh * oW;
     int64_t* __restrict ir = ip ? ip + oh * oW : nullptr;
-    const auto one_output = [&](int64_t ow) {
-      int64_t w0 = ow * sW - pW;
-      const int64_t w1 = std::min(w0 + (kW - 1) * dW + 1, W);
-      while (w0 < 0) w0 += dW;
-      T best = -INFINITY;
-      int64_t bi = h0 * W + w0;
-      for (int64_t w = w0; w < w1; w += dW) {
-        const T v = col_max[w];
-        const int64_t i = int64_t(col_row[w]) * W + w;
+    int64_t ow = 0;
+    for (; vec && ow < oW; ow += L) {
+      const int64_t n = std::min<int64_t>(L, oW - ow);
+      // The first tap's column maxima start the fold: a column outside the input there holds -inf
+      // and the sentinel index, which any value of the window's, -inf included, replaces.
+      V best = Lanes::template load_strided<T, V>(cm + ow * sW, sW);
+      if (!ip) {
+        for (int64_t k = 1; k < kW; ++k) {
+          const V v = Lanes::template load_strided<T, V>(cm + ow * sW + k * dW, sW);
+          best = (v > best) | (v != v) ? v : best;
+        }
+        Lanes::store_n(yr + ow, best, n);
+        continue;
+      }
+      I bi = Lanes::template load_strided<Idx, I>(ci + ow * sW, sW);
+      for (int64_t k = 1; k < kW; ++k) {
+        const V v = Lanes::template load_strided<T, V>(cm + ow * sW + k * dW, sW);
+        const I i = Lanes::template load_strided<Idx, I>(ci + ow * sW + k * dW, sW);
+        const I before = bi > i;
+        const I take = (v > best) | ((v == best) & before) | ((v != v) & ((best == best) | before));
+        best = take ? v : best;
+        bi = take ? i : bi;
+      }
+      Lanes::store_n(yr + ow, best, n);
+      for (int64_t l = 0; l < n; ++l) ir[ow + l] = int64_t(bi[l]);
+    }
+    for (; ow < oW; ++ow) {  // strides of 3 and more
+      T best = cm[ow * sW];
+      Idx bi = ip ? ci[ow * sW] : Idx(0);
+      for (int64_t k = 1; k < kW; ++k) {
+        const T v = cm[ow * sW + k * dW];
+        if (!ip) {
+          best = (v > best) | (v != v) ? v : best;
+          continue;
+        }
+        const Idx i = ci[ow * sW + k * dW];
         const bool before = i < bi;
         const bool take = (v > best) | ((v == best) & before) | ((v != v) & ((best == best) | before));
         best = take ? v : best;
         bi = take ? i : bi;
       }
       yr[ow] = best;
-      if (ip) ir[ow] = bi;
-    };
-    int64_t ow = 0;
-#if defined(CPU_CAPABILITY_AVX2) || defined(CPU_CAPABILITY_AVX512)
-    if constexpr (std::is_same_v<T, float>) {
-      // Eight outputs at a time where their windows lie inside the row (stride 1 or 2, flat
-      // indices in int32): the same comparisons as one_output, lane by lane.
-      if ((sW == 1 || sW == 2) && p.H * W <= INT32_MAX) {
-        const int64_t lo = (pW + sW - 1) / sW;              // first ow with w0 >= 0
-        const int64_t room = W - 1 - (kW - 1) * dW + pW;     // hi: last ow whose window ends inside
-        const int64_t hi = room >= 0 ? room / sW : -1;
-        for (; ow < lo && ow < oW; ++ow) one_output(ow);
-        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        const __m256i vW = _mm256_set1_epi32(int32_t(W));
-        for (; ow + 8 <= std::min(hi + 1, oW); ow += 8) {
-          const int64_t w0 = ow * sW - pW;
-          const __m256i wl = _mm256_add_epi32(_mm256_set1_epi32(int32_t(w0)),
-                                              _mm256_mullo_epi32(lane, _mm256_set1_epi32(int32_t(sW))));
-          __m256 best = _mm256_set1_ps(-INFINITY);
-          __m256i bi = _mm256_add_epi32(_mm256_set1_epi32(int32_t(h0 * W)), wl);
-          for (int64_t k = 0; k < kW; ++k) {
-            const int64_t w = w0 + k * dW;
-            __m256 v, rows;
-            if (sW == 1) {
-              v = _mm256_loadu_ps(col_max + w);
-              rows = _mm256_loadu_ps(reinterpret_cast<const float*>(col_row + w));
-            } else {
-              __m256 odd;
-              deinterleave(col_max + w, v, odd);
-              deinterleave(reinterpret_cast<const float*>(col_row + w), rows, odd);
-            }
-            const __m256i i = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_castps_si256(rows), vW),
-                                               _mm256_add_epi32(wl, _mm256_set1_epi32(int32_t(k * dW))));
-            const __m256 before = _mm256_castsi256_ps(_mm256_cmpgt_epi32(bi, i));
-            const __m256 nan_v = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-            const __m256 take = _mm256_or_ps(
-                _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_and_ps(_mm256_cmp_ps(v, best, _CMP_EQ_OQ), before)),
-                _mm256_and_ps(nan_v, _mm256_or_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q), before)));
-            best = _mm256_blendv_ps(best, v, take);
-            bi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bi), _mm256_castsi256_ps(i), take));
-          }
-          _mm256_storeu_ps(yr + ow, best);
-          if (ir) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(ir + ow), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(bi)));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(ir + ow + 4),
-                                _mm256_cvtepi32_epi64(_mm256_extracti128_si256(bi, 1)));
-          }
-        }
-      }
+      if (ip) ir[ow] = int64_t(bi);
     }
-#endif
-    for (; ow < oW; ++ow) one_output(ow);
   }
 }
-
 
 // max_pool2d 2x2, stride 2, no padding or dilation, every window inside the plane (the common
 // down-sampling layer): each output compares its four inputs in row-major order, so the first
@@ -424,29 +506,21 @@ inline int64_t avg_divisor(const Pool2dParams& p, int64_t rows_padded, int64_t c
   return p.divisor_override ? p.divisor_override : p.count_include_pad ? rows_padded * cols_padded : rows * cols;
 }
 
-// The column windows of avg_pool2d, the same for every output row of every plane: output ow
-// sums columns [w0, w1) of the row's column sums (its padded width sets the divisor); [whole_lo,
-// whole_hi) are the outputs whose window is kW columns inside the row. Per output row, 1 / the
-// divisor for each output, recomputed only when the row window changes (at the top and bottom
-// edges): a division per output cost more than the rest of the pass.
+// The column windows of avg_pool2d, the same for every output row of every plane: output ow's
+// padded width sets the divisor, [w0, w1) is its window clipped to the input. Per output row,
+// 1 / the divisor for each output (0 past oW, up to a whole vector of lanes), recomputed only
+// when the row window changes (at the top and bottom edges): a division per output cost more
+// than the rest of the pass.
+template <typename T>
 struct AvgCols {
   std::vector<int64_t> w0, w1, padded;
-  int64_t whole_lo = 0, whole_hi = 0;
-  std::vector<double> inv;  // per output of the current row
+  std::vector<T> inv;  // per output of the current row
   int64_t inv_rows_padded = -1, inv_rows = -1;
 
-  explicit AvgCols(const Pool2dParams& p) : w0(size_t(p.oW)), w1(size_t(p.oW)), padded(size_t(p.oW)), inv(size_t(p.oW)) {
-    whole_lo = p.oW;
-    for (int64_t ow = 0; ow < p.oW; ++ow) {
+  AvgCols(const Pool2dParams& p, int64_t oWp)
+      : w0(size_t(p.oW)), w1(size_t(p.oW)), padded(size_t(p.oW)), inv(size_t(oWp), T(0)) {
+    for (int64_t ow = 0; ow < p.oW; ++ow)
       padded[size_t(ow)] = avg_span(ow, p.sW, p.pW, p.kW, p.W, w0[size_t(ow)], w1[size_t(ow)]);
-      if (w1[size_t(ow)] - w0[size_t(ow)] == p.kW) {
-        whole_lo = std::min(whole_lo, ow);
-        whole_hi = ow + 1;
-      }
-    }
-    // A window is whole iff ow*sW - pW >= 0 and ow*sW - pW + kW <= W, both monotone in ow: the
-    // whole windows form one run [whole_lo, whole_hi), empty when there are none.
-    whole_hi = std::max(whole_hi, whole_lo);
   }
 
   // inv for an output row whose row window has padded extent rows_padded and rows h1 - h0;
@@ -454,92 +528,176 @@ struct AvgCols {
   void set_row(const Pool2dParams& p, int64_t rows_padded, int64_t rows) {
     if (rows_padded == inv_rows_padded && rows == inv_rows) return;
     inv_rows_padded = rows_padded, inv_rows = rows;
-    for (size_t ow = 0; ow < inv.size(); ++ow) {
+    for (size_t ow = 0; ow < w0.size(); ++ow) {
       const int64_t cols = w1[ow] - w0[ow];
-      inv[ow] = rows <= 0 || cols <= 0 ? 0.0 : 1.0 / double(avg_divisor(p, rows_padded, padded[ow], rows, cols));
+      inv[ow] = rows <= 0 || cols <= 0 ? T(0) : T(1.0 / double(avg_divisor(p, rows_padded, padded[ow], rows, cols)));
     }
   }
 };
 
-// acc[ow] = Σ_j<k src[ow * s - pad + j] over [lo, hi) (windows inside src), s = S when S > 0 (a
-// constant stride, which the inner loop vectorises with), else the run-time `stride`.
-template <int64_t S>
-inline void window_sums(const double* __restrict src, int64_t stride, int64_t pad, int64_t k, int64_t lo,
-                        int64_t hi, double* __restrict acc) {
-  const int64_t s = S > 0 ? S : stride;
-  for (int64_t ow = lo; ow < hi; ++ow) acc[ow] = src[ow * s - pad];
-  for (int64_t j = 1; j < k; ++j)
-    for (int64_t ow = lo; ow < hi; ++ow) acc[ow] += src[ow * s - pad + j];
-}
-
-// avg_pool2d over one plane in the same two passes: column sums (double) over the window's rows
-// clipped to the input, then each output's sum across its clipped columns times 1 / torch's
-// divisor; the whole windows of a row in vector lanes (stride 1 and 2 with a constant stride).
+// avg_pool2d over one plane in the same two passes as max_pool_plane (the column pass one output
+// row ahead, for the same reason): column sums over the window's rows clipped to the input, then
+// each output's sum across its window's columns (the zeros around the input stand for the
+// padding) times 1 / torch's divisor. Sums in T, as torch's CPU kernel (float for float32).
 template <typename T>
-void avg_pool_plane(const Pool2dParams& p, const T* __restrict xp, T* __restrict yp, double* __restrict col_sum,
-                    double* __restrict row_acc, AvgCols& cols) {
-  const int64_t W = p.W, oW = p.oW, lo = cols.whole_lo, hi = cols.whole_hi;
-  for (int64_t oh = 0; oh < p.oH; ++oh) {
+void avg_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __restrict xp, T* __restrict yp,
+                    T* const bufs[2], AvgCols<T>& cols) {
+  using Lanes = PoolLanes<T>;
+  using V = typename Lanes::V;
+  constexpr int L = Lanes::L;
+  const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW;
+  const auto column_pass = [&](int64_t oh) {
     int64_t h0, h1;
-    const int64_t rows_padded = avg_span(oh, p.sH, p.pH, p.kH, p.H, h0, h1);
-    cols.set_row(p, rows_padded, h1 - h0);
-    for (int64_t w = 0; w < W; ++w) col_sum[w] = 0;
-    for (int64_t h = h0; h < h1; ++h) {
+    avg_span(oh, p.sH, p.pH, p.kH, p.H, h0, h1);
+    T* __restrict cs = bufs[oh & 1] + row.lead;
+    if (h0 >= h1)
+      for (int64_t w = 0; w < W; ++w) cs[w] = T(0);
+    else
+      for (int64_t w = 0; w < W; ++w) cs[w] = xp[h0 * W + w];
+    for (int64_t h = h0 + 1; h < h1; ++h) {
       const T* __restrict xr = xp + h * W;
-      for (int64_t w = 0; w < W; ++w) col_sum[w] += double(xr[w]);
+      for (int64_t w = 0; w < W; ++w) cs[w] += xr[w];
     }
-    if (p.sW == 1) window_sums<1>(col_sum, 1, p.pW, p.kW, lo, hi, row_acc);
-    else if (p.sW == 2) window_sums<2>(col_sum, 2, p.pW, p.kW, lo, hi, row_acc);
-    else window_sums<0>(col_sum, p.sW, p.pW, p.kW, lo, hi, row_acc);
-    for (int64_t ow = 0; ow < oW; ++ow) {
-      if (ow >= lo && ow < hi) continue;
-      double sum = 0;
-      for (int64_t w = cols.w0[size_t(ow)]; w < cols.w1[size_t(ow)]; ++w) sum += col_sum[w];
-      row_acc[ow] = sum;
-    }
+  };
+  const bool vec = sW == 1 || sW == 2;
+  column_pass(0);
+  for (int64_t oh = 0; oh < p.oH; ++oh) {
+    if (oh + 1 < p.oH) column_pass(oh + 1);
+    int64_t h0, h1;
+    const int64_t rows_padded = avg_span(oh, p.sH, p.pH, p.kH, p.H, h0, h1);
+    cols.set_row(p, rows_padded, h1 - h0);
+    const T* __restrict cs = bufs[oh & 1];
     T* __restrict yr = yp + oh * oW;
-    const double* __restrict inv = cols.inv.data();
-    for (int64_t ow = 0; ow < oW; ++ow) yr[ow] = T(row_acc[ow] * inv[ow]);
+    const T* __restrict inv = cols.inv.data();
+    int64_t ow = 0;
+    for (; vec && ow < oW; ow += L) {
+      V acc = Lanes::template load_strided<T, V>(cs + ow * sW, sW);
+      for (int64_t k = 1; k < kW; ++k) acc += Lanes::template load_strided<T, V>(cs + ow * sW + k, sW);
+      acc *= Lanes::load(inv + ow);
+      Lanes::store_n(yr + ow, acc, std::min<int64_t>(L, oW - ow));
+    }
+    for (; ow < oW; ++ow) {  // strides of 3 and more
+      T acc = T(0);
+      for (int64_t k = 0; k < kW; ++k) acc += cs[ow * sW + k];
+      yr[ow] = acc * inv[ow];
+    }
   }
 }
 
-// The backward of avg_pool_plane, in its two passes transposed: for each output row, the
-// gradient every input column gets from the row's windows (each output's gradient over its
-// divisor, summed where windows overlap), then that row added to each input row the windows
-// cover (contiguous, so it vectorises). dx starts zeroed.
+// The backward of avg_pool_plane, its two passes transposed: for each output row, the gradient
+// every input column gets from the row's windows (each output's gradient over its divisor, summed
+// where windows overlap), kept in a ring of the rows still needed; then each input row of dx is
+// written once, as the sum of those rows over the windows that cover it (no zeroing first).
+// A ring row gathers rather than scatters: with stride 2, entry 2m + r (r = 0, 1) is the sum of
+// gs[m - t] over the taps k = 2t + r; with stride 1, entry j sums gs[j - k]. gs holds each
+// output's gradient over its divisor after `kW` zeros, and zeros past oW.
 template <typename T>
-void avg_unpool_plane(const Pool2dParams& p, const T* __restrict gp, T* __restrict xp, T* __restrict row_g,
-                      AvgCols& cols) {
-  const int64_t W = p.W, oW = p.oW;
-  for (int64_t oh = 0; oh < p.oH; ++oh) {
-    int64_t h0, h1;
-    const int64_t rows_padded = avg_span(oh, p.sH, p.pH, p.kH, p.H, h0, h1);
-    if (h0 >= h1) continue;
-    cols.set_row(p, rows_padded, h1 - h0);
-    for (int64_t w = 0; w < W; ++w) row_g[w] = T(0);
-    const T* __restrict g = gp + oh * oW;
-    for (int64_t ow = 0; ow < oW; ++ow) {
-      const T v = T(double(g[ow]) * cols.inv[size_t(ow)]);
-      for (int64_t w = cols.w0[size_t(ow)]; w < cols.w1[size_t(ow)]; ++w) row_g[w] += v;
+struct AvgRing {
+  int64_t row_len, gs_lead;
+  std::vector<T> rows, gs;
+  AvgRing(const Pool2dParams& p, const PoolRow<T>& row, int64_t ring_rows) {
+    constexpr int L = PoolLanes<T>::L;
+    row_len = (std::max(row.len, row.lead + p.W) + 2 * L - 1) / (2 * L) * (2 * L);
+    gs_lead = p.kW;
+    rows.resize(size_t(ring_rows * row_len));
+    gs.assign(size_t(gs_lead + row_len + L), T(0));
+  }
+};
+
+template <typename T>
+void avg_unpool_plane(const Pool2dParams& p, const PoolRow<T>& row, const std::vector<int64_t>& cover,
+                      const T* __restrict gp, T* __restrict xp, AvgRing<T>& ring, AvgCols<T>& cols) {
+  using Lanes = PoolLanes<T>;
+  using V = typename Lanes::V;
+  constexpr int L = Lanes::L;
+  const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW, len = ring.row_len;
+  const int64_t R = int64_t(cover.back());  // ring rows
+  T* __restrict gs = ring.gs.data() + ring.gs_lead;
+  int64_t done = 0;  // output rows in the ring so far
+  for (int64_t h = 0; h < p.H; ++h) {
+    const int64_t a = cover[size_t(2 * h)], b = cover[size_t(2 * h + 1)];
+    for (; done < b; ++done) {  // output row `done` into the ring
+      int64_t h0, h1;
+      const int64_t rows_padded = avg_span(done, p.sH, p.pH, p.kH, p.H, h0, h1);
+      cols.set_row(p, rows_padded, h1 - h0);
+      const T* __restrict g = gp + done * oW;
+      for (int64_t ow = 0; ow < oW; ++ow) gs[ow] = g[ow] * cols.inv[size_t(ow)];
+      T* __restrict rg = ring.rows.data() + (done % R) * len;
+      if (sW == 2) {
+        for (int64_t m = 0; m < len / 2; m += L) {
+          V e = Lanes::load(gs + m), o = kW > 1 ? Lanes::load(gs + m) : V{};
+          for (int64_t k = 2; k < kW; ++k) (k % 2 ? o : e) += Lanes::load(gs + m - k / 2);
+          V lo, hi;
+          Lanes::interleave(e, o, lo, hi, std::make_integer_sequence<int, L>{});
+          std::memcpy(rg + 2 * m, &lo, sizeof lo);
+          std::memcpy(rg + 2 * m + L, &hi, sizeof hi);
+        }
+      } else if (sW == 1) {
+        for (int64_t j = 0; j < len; j += L) {
+          V s = Lanes::load(gs + j);
+          for (int64_t k = 1; k < kW; ++k) s += Lanes::load(gs + j - k);
+          std::memcpy(rg + j, &s, sizeof s);
+        }
+      } else {
+        for (int64_t j = 0; j < len; ++j) rg[j] = T(0);
+        for (int64_t k = 0; k < kW; ++k)
+          for (int64_t ow = 0; ow < oW; ++ow) rg[ow * sW + k] += gs[ow];
+      }
     }
-    for (int64_t h = h0; h < h1; ++h) {
-      T* __restrict xr = xp + h * W;
-      for (int64_t w = 0; w < W; ++w) xr[w] += row_g[w];
+    T* __restrict xr = xp + h * W;
+    if (a == b) {
+      for (int64_t w = 0; w < W; ++w) xr[w] = T(0);
+      continue;
+    }
+    const T* __restrict r0 = ring.rows.data() + (a % R) * len + row.lead;
+    if (b - a == 1) {
+      std::memcpy(xr, r0, size_t(W) * sizeof(T));
+      continue;
+    }
+    const T* __restrict r1 = ring.rows.data() + ((a + 1) % R) * len + row.lead;
+    for (int64_t w = 0; w < W; ++w) xr[w] = r0[w] + r1[w];
+    for (int64_t o = a + 2; o < b; ++o) {
+      const T* __restrict r = ring.rows.data() + (o % R) * len + row.lead;
+      for (int64_t w = 0; w < W; ++w) xr[w] += r[w];
     }
   }
+}
+
+// For avg_pool2d's backward: the output rows [a, b) whose windows cover input row h, as
+// cover[2h], cover[2h + 1] (window starts and ends are monotone in oh), and last the number of
+// rows a ring must hold (the most that cover one input row, at least 1).
+inline std::vector<int64_t> avg_row_cover(const Pool2dParams& p) {
+  std::vector<int64_t> cover(size_t(2 * p.H + 1));
+  int64_t a = 0, b = 0, most = 1;
+  for (int64_t h = 0; h < p.H; ++h) {
+    int64_t h0, h1;
+    while (a < p.oH && (avg_span(a, p.sH, p.pH, p.kH, p.H, h0, h1), h1 <= h)) ++a;
+    while (b < p.oH && (avg_span(b, p.sH, p.pH, p.kH, p.H, h0, h1), h0 <= h)) ++b;
+    b = std::max(a, b);
+    cover[size_t(2 * h)] = a, cover[size_t(2 * h + 1)] = b;
+    most = std::max(most, b - a);
+  }
+  cover.back() = most;
+  return cover;
 }
 
 template <typename T>
 void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_t* indices) {
   const int64_t HW = p.H * p.W, oHW = p.oH * p.oW;
+  // max_pool_plane's flat indices, the sentinel included, must fit its index lanes.
+  const bool max_rows = kind == PoolKind::Max && (p.H + 1) * p.W < std::numeric_limits<index_of_t<T>>::max();
+  const PoolRow<T> row(p.pW, p.W, p.oW, p.kW, p.sW, kind == PoolKind::Max ? p.dW : 1);
   parallel_for(0, p.planes, std::max<int64_t>(1, 4096 / std::max<int64_t>(HW, 1)), [&](int64_t a, int64_t b) {
-    // 16 spare entries: the stride-2 vector loads in max_pool_plane read one past the row.
-    std::vector<T> col_max(kind == PoolKind::Max ? size_t(p.W) + 16 : 0);
-    std::vector<int32_t> col_row(col_max.size());
-    std::vector<double> col_sum(kind == PoolKind::Avg ? size_t(p.W) : 0);
-    std::vector<double> row_acc(kind == PoolKind::Avg ? size_t(p.oW) : 0);
-    std::optional<AvgCols> cols;
-    if (kind == PoolKind::Avg) cols.emplace(p);
+    // The row buffers, with the entries around the input's columns set once: -inf and an index
+    // that never wins a tie for max, 0 for avg.
+    const bool rows = max_rows || kind == PoolKind::Avg;
+    std::vector<T> buf(rows ? size_t(2 * row.len) : 0, kind == PoolKind::Max ? T(-INFINITY) : T(0));
+    std::vector<index_of_t<T>> buf_idx(max_rows && indices ? size_t(2 * row.len) : 0,
+                                       std::numeric_limits<index_of_t<T>>::max());
+    T* const bufs[2] = {buf.data(), buf.data() + (rows ? row.len : 0)};
+    index_of_t<T>* const idx_bufs[2] = {buf_idx.data(), buf_idx.data() + (buf_idx.empty() ? 0 : row.len)};
+    std::optional<AvgCols<T>> cols;
+    if (kind == PoolKind::Avg) cols.emplace(p, row.oWp);
     for (int64_t pl = a; pl < b; ++pl) {
       const T* xp = x + pl * HW;
       T* yp = y + pl * oHW;
@@ -548,12 +706,12 @@ void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_
         max_pool_2x2_plane(p, xp, yp, ip);
         continue;
       }
-      if (kind == PoolKind::Max && p.H <= INT32_MAX) {  // col_row holds row numbers as int32
-        max_pool_plane(p, xp, yp, ip, col_max.data(), col_row.data());
+      if (max_rows) {
+        max_pool_plane(p, row, xp, yp, ip, bufs, idx_bufs);
         continue;
       }
       if (kind == PoolKind::Avg) {
-        avg_pool_plane(p, xp, yp, col_sum.data(), row_acc.data(), *cols);
+        avg_pool_plane(p, row, xp, yp, bufs, *cols);
         continue;
       }
       for (int64_t oh = 0; oh < p.oH; ++oh)
@@ -590,22 +748,33 @@ void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_
 template <typename T>
 void pool_backward(PoolKind kind, const Pool2dParams& p, const T* dy, const int64_t* indices, T* dx) {
   const int64_t HW = p.H * p.W, oHW = p.oH * p.oW;
+  const PoolRow<T> row(p.pW, p.W, p.oW, p.kW, p.sW, 1);
+  const std::vector<int64_t> cover = kind == PoolKind::Avg ? avg_row_cover(p) : std::vector<int64_t>();
   parallel_for(0, p.planes, std::max<int64_t>(1, 4096 / std::max<int64_t>(HW, 1)), [&](int64_t a, int64_t b) {
-    std::vector<T> row_g(kind == PoolKind::Avg ? size_t(p.W) : 0);
-    std::optional<AvgCols> cols;
-    if (kind == PoolKind::Avg) cols.emplace(p);
+    const bool avg = kind == PoolKind::Avg;
+    std::optional<AvgRing<T>> ring;
+    std::optional<AvgCols<T>> cols;
+    if (avg) ring.emplace(p, row, cover.back()), cols.emplace(p, row.oWp);
     for (int64_t pl = a; pl < b; ++pl) {
       const T* gp = dy + pl * oHW;
       T* xp = dx + pl * HW;
       if (is_plain_2x2_max(kind, p) && max_unpool_2x2_plane(p, gp, indices + pl * oHW, xp)) continue;
-      for (int64_t i = 0; i < HW; ++i) xp[i] = 0;
-      if (kind == PoolKind::Max || kind == PoolKind::AdaptiveMax) {
-        const int64_t* ip = indices + pl * oHW;
-        for (int64_t o = 0; o < oHW; ++o) xp[ip[o]] += gp[o];
+      if (avg) {
+        avg_unpool_plane(p, row, cover, gp, xp, *ring, *cols);
         continue;
       }
-      if (kind == PoolKind::Avg) {
-        avg_unpool_plane(p, gp, xp, row_g.data(), *cols);
+      for (int64_t i = 0; i < HW; ++i) xp[i] = 0;
+      if (kind == PoolKind::Max || kind == PoolKind::AdaptiveMax) {
+        // The indices are checked here, plane by plane while they are in cache, rather than in a
+        // pass of their own over all of them before the kernel.
+        const int64_t* ip = indices + pl * oHW;
+        uint64_t worst = 0;
+        for (int64_t o = 0; o < oHW; ++o) worst = std::max(worst, uint64_t(ip[o]));
+        if (worst >= uint64_t(HW))
+          for (int64_t o = 0; o < oHW; ++o)
+            EMBER_CHECK(ip[o] >= 0 && ip[o] < HW, IndexError, "pool backward: index ", ip[o],
+                        " is out of bounds for a ", p.H, "x", p.W, " plane");
+        for (int64_t o = 0; o < oHW; ++o) xp[ip[o]] += gp[o];
         continue;
       }
       for (int64_t oh = 0; oh < p.oH; ++oh)  // AdaptiveAvg
