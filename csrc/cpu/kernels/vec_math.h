@@ -310,7 +310,7 @@ inline float tanh_f32(float x) {
   const float small = p * z * x + x;
   // From |x| = 9.02 on, tanh rounds to 1 in float32 and so does 1 - 2 / (e^(2|x|) + 1): capping
   // |x| at 10 keeps exp finite.
-  const float e = exp_f32(2.0f * (ax < 10.0f ? ax : 10.0f));
+  const float e = exp_f32_normal(2.0f * (ax < 10.0f ? ax : 10.0f));  // in [1, e^20]: a normal float
   const float big = 1.0f - 2.0f / (e + 1.0f);
   const float r = ax < 0.625f ? small : (x < 0.0f ? -big : big);
   return x != x || x == 0.0f ? x : r;  // NaN stays NaN; -0 stays -0
@@ -346,7 +346,10 @@ inline float erfc_gauss_f32(float x, float* gauss) {
   r = r * z + 2.3360194265842438e-1f;
   r = r * z + 2.2488267719745636e-1f;
   r = r * z + 3.398254921194166e-5f;
-  const float g = exp_f32(-hi) * (1.0f - lo);
+  // exp(-hi) from exp_f32_normal: past hi = 80 as exp(40 - hi) e^-40 (hi - 40 is exact there), so
+  // that the tail, down to subnormal results, keeps exp_f32's accuracy without its clamps.
+  const bool far = hi > 80.0f;
+  const float g = exp_f32_normal(far ? 40.0f - hi : -hi) * (far ? 4.24835425529e-18f : 1.0f) * (1.0f - lo);
   *gauss = g;
   float big = g * r;
   big = ax > 10.1f ? 0.0f : big;
