@@ -216,6 +216,31 @@ def test_conv2d_im2col_rows_of_every_length_match_reference(dtype, stride, paddi
     close(we.grad, dw, **(dict(atol=1e-5 * 30 * np.sqrt(g.size), rtol=1e-4) if dtype == "float32" else {}))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("C,k,padding,dilation", [(1, 3, 1, 1), (3, 3, 1, 1), (2, 5, 2, 1), (1, 7, 0, 1),
+                                                  (3, 3, 2, 2), (1, 2, 0, 3)])
+@pytest.mark.parametrize("width", [1, 12, 16, 28, 33, 70])
+def test_conv2d_weight_gradient_of_few_inputs_per_output_matches_reference(dtype, C, k, padding, dilation, width):
+    # Stride 1 with C * kH * kW <= 27 takes direct loops for dw and db (cpu/kernels/conv_small_k.cpp):
+    # output channels in blocks of four then one at a time (6 = 4 + 1 + 1), images four at a time
+    # (5 = 4 + 1), rows of 1 to 70 outputs in whole vectors and a masked last one.
+    H = 4 + dilation * (k - 1)
+    if width + 2 * padding < dilation * (k - 1) + 1:
+        return
+    x = RNG.standard_normal((5, C, H, width))
+    w = RNG.standard_normal((6, C, k, k))
+    b = RNG.standard_normal(6)
+    ref = ref_conv2d(x, w, b, (1, 1), (padding,) * 4, (dilation, dilation))
+    g = RNG.standard_normal(ref.shape)
+    xe = ember.tensor(x.astype(dtype))
+    we, be = (ember.tensor(a.astype(dtype), requires_grad=True) for a in (w, b))
+    F.conv2d(xe, we, be, 1, padding, dilation).backward(ember.tensor(g.astype(dtype)))
+    _, dw = ref_conv2d_all_grads(x, w, g, 1, padding, dilation)
+    tol = dict(atol=1e-4 * np.sqrt(g.size), rtol=1e-4) if dtype == "float32" else dict(atol=1e-10, rtol=1e-10)
+    close(we.grad, dw, **tol)
+    close(be.grad, g.sum((0, 2, 3)), **tol)
+
+
 def test_conv2d_noncontiguous_inputs():
     x = RNG.standard_normal((2, 3, 6, 5))
     w = RNG.standard_normal((4, 3, 2, 3))

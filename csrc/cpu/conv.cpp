@@ -65,6 +65,14 @@ bool winograd_suits(DType dtype, const Conv2dGeometry& g, bool input_grad) {
   return g.C / g.G >= 8 && g.O / g.G >= 8;
 }
 
+// The direct weight gradient (cpu/kernels/conv_small_k.cpp) for stride 1, groups 1, kernels at
+// most 8 wide and at most 27 inputs per output (C * kH * kW: the first layer of an image network).
+bool small_k_weight_grad_suits(const Conv2dGeometry& g) {
+  if (conv_algorithm() == ConvAlgorithm::Im2col) return false;
+  return g.G == 1 && g.sH == 1 && g.sW == 1 && g.kH * g.kW > 1 && g.kW <= 8 && g.C * g.kH * g.kW <= 27 &&
+         g.N * g.oH * g.oW > 0;
+}
+
 // Of the two Winograd variants, F(4x4, 3x3) (given winograd_suits): 1.78x fewer multiplies and
 // less transform traffic per output, worth it when the image its tiles cover (y for the forward
 // and the weight gradient, dx for the input gradient) is at least 8 x 8 and its 4x4 tiles overhang
@@ -372,13 +380,17 @@ void backward_weight_typed(const Conv2dGeometry& g, const T* dy, const T* x, T* 
         }
         if (db)
           for (int64_t o = 0; o < g.O; ++o) {
+            // 16 partial sums: they vectorise (4 x 4 lanes even on the portable build), where one
+            // sum is a chain of dependent adds at four cycles an element.
             const T* row = dyn + o * oHW;
-            T s4[4] = {0, 0, 0, 0};
+            T s16[16] = {};
             int64_t i = 0;
-            for (; i + 4 <= oHW; i += 4)
-              for (int k = 0; k < 4; ++k) s4[k] += row[i + k];
-            for (; i < oHW; ++i) s4[0] += row[i];
-            dbacc[o] += double(s4[0]) + double(s4[1]) + double(s4[2]) + double(s4[3]);
+            for (; i + 16 <= oHW; i += 16)
+              for (int k = 0; k < 16; ++k) s16[k] += row[i + k];
+            for (; i < oHW; ++i) s16[0] += row[i];
+            double sum = 0.0;
+            for (int k = 0; k < 16; ++k) sum += double(s16[k]);
+            dbacc[o] += sum;
           }
       }
     }
@@ -423,6 +435,7 @@ void conv2d_backward_input_kernel(DType dtype, const Conv2dGeometry& g, const vo
 void conv2d_backward_weight_kernel(DType dtype, const Conv2dGeometry& g, const void* dy, const void* x, void* dw,
                                    void* db) {
   if (is_depthwise(g)) return conv2d_depthwise_backward_weight_stub.get(kCPU)(dtype, g, dy, x, dw, db);
+  if (dw && small_k_weight_grad_suits(g)) return conv2d_small_k_backward_weight_stub.get(kCPU)(dtype, g, dy, x, dw, db);
   if (winograd_suits(dtype, g, false))
     return (winograd43_suits(g, false) ? conv2d_winograd43_backward_weight_stub : conv2d_winograd_backward_weight_stub)
         .get(kCPU)(dtype, g, dy, x, dw, db);

@@ -76,6 +76,9 @@ DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_backward_weight_stub);
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_depthwise_forward_stub);
 DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_depthwise_backward_input_stub);
 DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_depthwise_backward_weight_stub);
+// Direct loops for the weight gradient of stride-1, ungrouped convolutions with few inputs per
+// output (small_k_weight_grad_suits), where the im2col GEMM has too few columns to run well.
+DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_small_k_backward_weight_stub);
 // im2col / col2im of one image (cpu/kernels/im2col.cpp), float32 or float64: col (C*kH*kW x
 // oH*oW) from x (C, H, W), and dx (C, H, W) overwritten with the sums of col's entries over the
 // positions im2col read them from.

@@ -1,0 +1,194 @@
+// conv2d weight gradient by direct loops for convolutions with few inputs per output
+// (C * kH * kW small, stride 1, groups 1: a network's first layer, 1 -> 32 or 3 -> 16 channels).
+// There the GEMM of the im2col path has only C * kH * kW columns, so it spends its time on edge
+// tiles and on the copies around it (the padded image, its columns, a widened dy). Here the
+// gradient of output channel o is a set of dot products of dy's rows with shifted rows of a
+// padded copy of x, in vector lanes along the row, four output channels at a time sharing each
+// vector of x; the bias gradient is summed while the same dy planes are in cache.
+// Compiled once per instruction set; float32 and float64.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "core/parallel.h"
+#include "ops/conv.h"
+
+namespace ember {
+namespace CPU_CAPABILITY {
+namespace {
+
+constexpr int64_t kMaxKW = 8;
+
+template <typename T>
+struct Lanes {
+  static constexpr int L = int(64 / sizeof(T));
+  typedef T V __attribute__((vector_size(64)));
+  typedef std::conditional_t<sizeof(T) == 8, int64_t, int32_t> I __attribute__((vector_size(64)));
+  static V load(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+};
+
+template <typename F, int... i>
+inline void unrolled(std::integer_sequence<int, i...>, F f) {
+  (f(std::integral_constant<int, i>{}), ...);
+}
+
+// For output channels o0 .. o0 + OB - 1, input channel c and kernel row kh: Σ over images n and
+// output rows oh of dy's row (n, o, oh) times row oh + kh * dilH - padT of x's plane (n, c)
+// shifted by kw * dilW, for kw < KW, into sums[(o - o0) * KW + kw]. A register block: each
+// vector of x (KW of them per vector of a row) feeds OB output channels, each vector of dy KW
+// taps; the OB * KW accumulators are named by compile-time indices, so they stay in registers.
+template <typename T, int OB, int KW>
+__attribute__((noinline)) void tap_sums(const Conv2dGeometry& g, const T* dy, const T* xp, int64_t Wp, int64_t o0,
+                                        int64_t c, int64_t kh, int64_t n0, int64_t n1, T* tail,
+                                        typename Lanes<T>::V* sums) {
+  using V = typename Lanes<T>::V;
+  constexpr int L = Lanes<T>::L;
+  const int64_t oHW = g.oH * g.oW, whole = g.oW / L * L, oWp = (g.oW + L - 1) / L * L, dil = g.dilW;
+  V acc[OB * KW];
+  unrolled(std::make_integer_sequence<int, OB * KW>{}, [&](auto j) { acc[j] = sums[j]; });
+  // A row's last, partial vector: a whole load with the lanes past the row zeroed (a copy into a
+  // zeroed buffer stalled every row on a store-forwarding miss), or that copy at dy's very end.
+  const T* dy_end = dy + g.N * g.O * oHW;
+  typename Lanes<T>::I keep;
+  for (int l = 0; l < L; ++l) keep[l] = l < g.oW - whole ? -1 : 0;
+  const auto row_vector = [&](const T* d, int64_t ow) {
+    if (ow < whole) return Lanes<T>::load(d + ow);
+    if (d + ow + L <= dy_end) return keep ? Lanes<T>::load(d + ow) : V{};
+    for (int64_t i = 0; i < g.oW - ow; ++i) tail[i] = d[ow + i];
+    return Lanes<T>::load(tail);
+  };
+  for (int64_t n = n0; n < n1; ++n) {
+    const T* dyp = dy + (n * g.O + o0) * oHW;
+    const T* xpl = xp + (n * g.C + c) * g.H * Wp;
+    for (int64_t oh = 0; oh < g.oH; ++oh) {
+      const int64_t ih = oh + kh * g.dilH - g.padT;
+      if (ih < 0 || ih >= g.H) continue;
+      const T* d = dyp + oh * g.oW;  // channel o0 + b at d + b * oHW
+      const T* xr = xpl + ih * Wp;   // output ow, tap kw reads xr[ow + kw * dilW]
+      for (int64_t ow = 0; ow < oWp; ow += L) {
+        V xv[KW], dv[OB];
+        unrolled(std::make_integer_sequence<int, KW>{}, [&](auto k) { xv[k] = Lanes<T>::load(xr + ow + k * dil); });
+        unrolled(std::make_integer_sequence<int, OB>{}, [&](auto b) { dv[b] = row_vector(d + b * oHW, ow); });
+        unrolled(std::make_integer_sequence<int, OB * KW>{}, [&](auto j) { acc[j] += dv[j / KW] * xv[j % KW]; });
+      }
+    }
+  }
+  unrolled(std::make_integer_sequence<int, OB * KW>{}, [&](auto j) { sums[j] = acc[j]; });
+}
+
+constexpr int kOB = 4;  // output channels per register block
+
+// Σ of `planes` runs of n elements, `stride` apart: four vectors of lanes per run (a scalar sum
+// is a chain of dependent adds, four cycles an element), each run's lanes added in double.
+template <typename T>
+double plane_sums(const T* p, int64_t planes, int64_t stride, int64_t n) {
+  using V = typename Lanes<T>::V;
+  constexpr int L = Lanes<T>::L;
+  double s = 0;
+  for (int64_t q = 0; q < planes; ++q, p += stride) {
+    V a[4] = {};
+    int64_t i = 0;
+    for (; i + 4 * L <= n; i += 4 * L)
+      unrolled(std::make_integer_sequence<int, 4>{}, [&](auto k) { a[k] += Lanes<T>::load(p + i + k * L); });
+    for (; i + L <= n; i += L) a[0] += Lanes<T>::load(p + i);
+    const V v = (a[0] + a[1]) + (a[2] + a[3]);
+    T rest = T(0);
+    for (; i < n; ++i) rest += p[i];
+    double run = double(rest);
+    for (int l = 0; l < L; ++l) run += double(v[l]);
+    s += run;
+  }
+  return s;
+}
+
+// tap_sums with KW = kW (at most kMaxKW) and OB = kOB, or 1 for the channels past the last block.
+template <typename T, int KW>
+void tap_sums_any(int64_t kW, int ob, const Conv2dGeometry& g, const T* dy, const T* xp, int64_t Wp, int64_t o0,
+                  int64_t c, int64_t kh, int64_t n0, int64_t n1, T* tail, typename Lanes<T>::V* sums) {
+  if constexpr (KW > 1)
+    if (kW < KW) return tap_sums_any<T, KW - 1>(kW, ob, g, dy, xp, Wp, o0, c, kh, n0, n1, tail, sums);
+  if (ob == kOB) return tap_sums<T, kOB, KW>(g, dy, xp, Wp, o0, c, kh, n0, n1, tail, sums);
+  tap_sums<T, 1, KW>(g, dy, xp, Wp, o0, c, kh, n0, n1, tail, sums);
+}
+
+template <typename T>
+void weight_grad(const Conv2dGeometry& g, const T* dy, const T* x, T* dw, T* db) {
+  constexpr int L = Lanes<T>::L;
+  const int64_t oWp = (g.oW + L - 1) / L * L;
+  // x padded: row ih of plane (n, c) at xp[((n * C + c) * H + ih) * Wp + pL + w], zeros around,
+  // wide enough for the last vector of outputs at the last tap.
+  const int64_t Wp = std::max(g.padL + g.W, oWp + (g.kW - 1) * g.dilW);
+  // The calling thread's buffer, kept between calls (a fresh one faulted its pages in each time);
+  // the workers reach it through `xp`, not by name (theirs would be their own).
+  static thread_local std::vector<T> xp_buf;
+  xp_buf.resize(std::max(xp_buf.size(), size_t(g.N * g.C * g.H * Wp)));
+  T* const xp = xp_buf.data();
+  parallel_for(0, g.N * g.C * g.H, 256, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      T* row = xp + r * Wp;
+      std::fill(row, row + g.padL, T(0));
+      std::copy(x + r * g.W, x + (r + 1) * g.W, row + g.padL);
+      std::fill(row + g.padL + g.W, row + Wp, T(0));
+    }
+  });
+  const int64_t oHW = g.oH * g.oW, K = g.C * g.kH * g.kW;
+  const int64_t blocks = g.O / kOB, nblk = blocks + g.O % kOB;  // blocks of kOB channels, then single ones
+  // Images a few at a time, every (input channel, kernel row) pass over them before the next
+  // ones: the block's dy planes (kOB x kImages x oH x oW) stay in L1/L2 across the passes instead
+  // of streaming from memory once per pass. The lane sums carry over in `part`.
+  constexpr int64_t kImages = 4;
+  const int64_t passes = g.C * g.kH;
+  parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
+    using V = typename Lanes<T>::V;
+    T tail[L] = {};  // the last partial vector of a dy row, zero-padded
+    std::vector<V> part(size_t(passes * kOB * kMaxKW));
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int ob = blk < blocks ? kOB : 1;
+      const int64_t o0 = blk < blocks ? blk * kOB : blocks * kOB + (blk - blocks);
+      std::fill(part.begin(), part.end(), V{});
+      double bias_sums[kOB] = {};
+      for (int64_t n0 = 0; n0 < g.N; n0 += kImages) {
+        const int64_t n1 = std::min(n0 + kImages, g.N);
+        for (int64_t c = 0; c < g.C; ++c)
+          for (int64_t kh = 0; kh < g.kH; ++kh)
+            tap_sums_any<T, kMaxKW>(g.kW, ob, g, dy, xp, Wp, o0, c, kh, n0, n1, tail,
+                                    part.data() + (c * g.kH + kh) * kOB * kMaxKW);
+        if (db)  // while these images' dy planes are in cache
+          for (int b = 0; b < ob; ++b)
+            bias_sums[b] += plane_sums<T>(dy + (n0 * g.O + o0 + b) * oHW, n1 - n0, g.O * oHW, oHW);
+      }
+      if (db)
+        for (int b = 0; b < ob; ++b) db[o0 + b] = T(bias_sums[b]);
+      for (int64_t pass = 0; pass < passes; ++pass)
+        for (int b = 0; b < ob; ++b)
+          for (int64_t kw = 0; kw < g.kW; ++kw) {
+            const V& v = part[size_t(pass * kOB * kMaxKW + b * g.kW + kw)];
+            double sum = 0;
+            for (int l = 0; l < L; ++l) sum += double(v[l]);
+            dw[(o0 + b) * K + pass * g.kW + kw] = T(sum);
+          }
+    }
+  });
+}
+
+void small_k_weight_grad_kernel(DType dtype, const Conv2dGeometry& g, const void* dy, const void* x, void* dw,
+                                void* db) {
+  EMBER_DISPATCH_FLOATING_TYPES(dtype, "conv2d_backward_weight", [&] {
+    weight_grad<scalar_t>(g, static_cast<const scalar_t*>(dy), static_cast<const scalar_t*>(x),
+                          static_cast<scalar_t*>(dw), static_cast<scalar_t*>(db));
+  });
+}
+
+}  // namespace
+
+REGISTER_CPU_KERNEL(conv2d_small_k_backward_weight_stub, &small_k_weight_grad_kernel);
+
+}  // namespace CPU_CAPABILITY
+}  // namespace ember
