@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "cpu/kernels/vec_lanes.h"
 #include "ops/conv.h"
 
 namespace ember {
@@ -85,29 +86,6 @@ __attribute__((noinline)) void tap_sums(const Conv2dGeometry& g, const T* dy, co
 
 constexpr int kOB = 4;  // output channels per register block
 
-// Σ of `planes` runs of n elements, `stride` apart: four vectors of lanes per run (a scalar sum
-// is a chain of dependent adds, four cycles an element), each run's lanes added in double.
-template <typename T>
-double plane_sums(const T* p, int64_t planes, int64_t stride, int64_t n) {
-  using V = typename Lanes<T>::V;
-  constexpr int L = Lanes<T>::L;
-  double s = 0;
-  for (int64_t q = 0; q < planes; ++q, p += stride) {
-    V a[4] = {};
-    int64_t i = 0;
-    for (; i + 4 * L <= n; i += 4 * L)
-      unrolled(std::make_integer_sequence<int, 4>{}, [&](auto k) { a[k] += Lanes<T>::load(p + i + k * L); });
-    for (; i + L <= n; i += L) a[0] += Lanes<T>::load(p + i);
-    const V v = (a[0] + a[1]) + (a[2] + a[3]);
-    T rest = T(0);
-    for (; i < n; ++i) rest += p[i];
-    double run = double(rest);
-    for (int l = 0; l < L; ++l) run += double(v[l]);
-    s += run;
-  }
-  return s;
-}
-
 // tap_sums with KW = kW (at most kMaxKW) and OB = kOB, or 1 for the channels past the last block.
 template <typename T, int KW>
 void tap_sums_any(int64_t kW, int ob, const Conv2dGeometry& g, const T* dy, const T* xp, int64_t Wp, int64_t o0,
@@ -162,7 +140,7 @@ void weight_grad(const Conv2dGeometry& g, const T* dy, const T* x, T* dw, T* db)
                                     part.data() + (c * g.kH + kh) * kOB * kMaxKW);
         if (db)  // while these images' dy planes are in cache
           for (int b = 0; b < ob; ++b)
-            bias_sums[b] += plane_sums<T>(dy + (n0 * g.O + o0 + b) * oHW, n1 - n0, g.O * oHW, oHW);
+            for (int64_t n = n0; n < n1; ++n) bias_sums[b] += lane_sum(dy + (n * g.O + o0 + b) * oHW, oHW);
       }
       if (db)
         for (int b = 0; b < ob; ++b) db[o0 + b] = T(bias_sums[b]);

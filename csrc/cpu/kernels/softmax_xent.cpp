@@ -48,6 +48,7 @@ double sum_exp(const T* x, int64_t n, int64_t stride, T m, T* out = nullptr) {
   double sum = 0;
   if constexpr (std::is_same_v<T, float>) {
     if (stride == 1 && !out && std::isfinite(m)) return vec_math::exp_sum_f32(x, n, m);
+    if (stride == 1 && std::isfinite(m)) return vec_math::exp_store_sum_f32(x, n, m, out);
     if (stride == 1) {  // blocks of x - m, exponentiated in place by vec_math::exp_f32_array
       constexpr int64_t kBlk = 256;
       float buf[kBlk];

@@ -56,6 +56,33 @@ inline T extreme_run(const T* x, int64_t n, int64_t st, T best) {
   return best;
 }
 
+// Σ x[0..n) over a contiguous run in eight vectors of 32 bytes of lanes (one sum would be a chain of
+// dependent adds, four cycles an element), the lanes added in double at the end. For the bias
+// gradients of the convolution kernels: one run per (image, channel) plane.
+template <typename T>
+inline double lane_sum(const T* x, int64_t n) {
+  using V = typename Vec32<T>::type;
+  constexpr int W = int(32 / sizeof(T));
+  V a[8] = {};
+  int64_t i = 0;
+  for (; i + 8 * W <= n; i += 8 * W)
+    for (int k = 0; k < 8; ++k) {
+      V v;
+      std::memcpy(&v, x + i + k * W, sizeof v);
+      a[k] += v;
+    }
+  for (; i + W <= n; i += W) {
+    V v;
+    std::memcpy(&v, x + i, sizeof v);
+    a[0] += v;
+  }
+  const V s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+  double total = 0;
+  for (; i < n; ++i) total += double(x[i]);
+  for (int j = 0; j < W; ++j) total += double(s[j]);
+  return total;
+}
+
 // Two sums over a contiguous float32 run, added to s1 and s2: float lanes over blocks of at most
 // 256 elements (16 terms per lane), flushed into double accumulators; a last block shorter than
 // 256 (and whole runs of 16 to 255, such as the 64- and 196-element planes of 8x8 and 14x14

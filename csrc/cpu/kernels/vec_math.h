@@ -128,12 +128,18 @@ inline void exp_f32_array(const float* x, float* y, int64_t n) {
 // exp_f32_normal, 16 lanes at a time, summed in float lanes over blocks of 256 elements (16 terms
 // per lane) that are flushed into double lanes. (A NaN in x would count as 0: NaN rows have a NaN
 // max, which callers handle before they get here.)
+// kStore: also store each exp(x[i] - m) in y (y == x allowed) as exp_f32 gives it: the lanes below
+// the normal range (rare: a row spanning more than e^86) are redone with exp_f32 after the pass
+// and counted in the sum as stored (softmax: one pass instead of a subtract, a range check, the
+// exponentials and a sum over a block buffer).
 typedef double f64x8 __attribute__((vector_size(64)));
 typedef float f32x8 __attribute__((vector_size(32)));
-inline double exp_sum_f32(const float* x, int64_t n, float m) {
+template <bool kStore>
+inline double exp_sum_lanes(const float* x, int64_t n, float m, float* y) {
   constexpr int64_t kBlk = 256;
   const int64_t whole = n / 16 * 16;
   f64x8 acc[2] = {};
+  i32x16 any_low = {};
   int64_t i = 0;
   while (i < whole) {
     const int64_t end = whole - i < kBlk ? whole : i + kBlk;
@@ -142,8 +148,13 @@ inline double exp_sum_f32(const float* x, int64_t n, float m) {
       f32x16 d;
       std::memcpy(&d, x + i, sizeof d);
       d -= m;
-      const i32x16 normal = d >= kExpNormalLo;
-      lane += normal ? exp_f32_normal(normal ? d : kExpNormalLo) : f32x16{};
+      const i32x16 low = d < kExpNormalLo;
+      const f32x16 e = low ? f32x16{} : exp_f32_normal(low ? kExpNormalLo : d);
+      if (kStore) {
+        any_low |= low;
+        std::memcpy(y + i, &e, sizeof e);
+      }
+      lane += e;
     }
     f32x8 half[2];
     std::memcpy(half, &lane, sizeof half);
@@ -153,11 +164,25 @@ inline double exp_sum_f32(const float* x, int64_t n, float m) {
   double total = 0;
   for (; i < n; ++i) {
     const float d = x[i] - m;
-    total += d >= kExpNormalLo ? exp_f32_normal(d) : 0.0f;
+    const float e = kStore ? exp_f32(d) : d >= kExpNormalLo ? exp_f32_normal(d) : 0.0f;
+    if (kStore) y[i] = e;
+    total += e;
   }
   const f64x8 a = acc[0] + acc[1];
   for (int j = 0; j < 8; ++j) total += a[j];
+  int redo = 0;
+  for (int j = 0; j < 16; ++j) redo |= any_low[j];
+  if (kStore && redo)
+    for (int64_t j = 0; j < whole; ++j)
+      if (x[j] - m < kExpNormalLo) {
+        y[j] = exp_f32(x[j] - m);
+        total += y[j];
+      }
   return total;
+}
+inline double exp_sum_f32(const float* x, int64_t n, float m) { return exp_sum_lanes<false>(x, n, m, nullptr); }
+inline double exp_store_sum_f32(const float* x, int64_t n, float m, float* y) {
+  return exp_sum_lanes<true>(x, n, m, y);
 }
 
 // The max m of a contiguous array and Σ exp(x[i] - m), in one pass over memory: block by block

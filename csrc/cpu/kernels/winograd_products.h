@@ -18,6 +18,7 @@
 
 #include "core/parallel.h"
 #include "cpu/kernels/conv_index.h"
+#include "cpu/kernels/vec_lanes.h"
 #include "ops/conv.h"
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
@@ -254,15 +255,7 @@ inline void bias_grad(const Conv2dGeometry& g, const float* dy, float* db) {
   parallel_for(0, g.O, imax(1, 65536 / imax(g.N * oHW, 1)), [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o) {
       double s = 0.0;
-      for (int64_t n = 0; n < g.N; ++n) {
-        const float* row = dy + (n * g.O + o) * oHW;
-        float s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t i = 0;
-        for (; i + 8 <= oHW; i += 8)
-          for (int k = 0; k < 8; ++k) s8[k] += row[i + k];
-        for (; i < oHW; ++i) s8[0] += row[i];
-        s += double(((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7])));
-      }
+      for (int64_t n = 0; n < g.N; ++n) s += lane_sum(dy + (n * g.O + o) * oHW, oHW);
       db[o] = float(s);
     }
   });
