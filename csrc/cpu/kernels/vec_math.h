@@ -358,9 +358,13 @@ inline float erfc_gauss_f32(float x, float* gauss) {
   const float small = 1.0f - x * p;
   const float t = ax < 10.1f ? ax : 10.1f;  // erfc(10.1) underflows to 0 in float32
   const float hi = t * t;
+#if defined(__FMA__)
+  const float lo = std::fma(t, t, -hi);  // t^2 - hi, exactly: one rounding, of an exact result
+#else
   const float c = 4097.0f * t;  // Veltkamp split: t = th + tl, each half the mantissa
   const float th = c - (c - t), tl = t - th;
   const float lo = ((th * th - hi) + 2.0f * th * tl) + tl * tl;  // t^2 - hi, exactly
+#endif
   const float z = 1.0f / (1.0f + 0.4f * t);
   float r = 4.49630469083786e-2f;
   r = r * z - 2.785738408565521e-1f;
