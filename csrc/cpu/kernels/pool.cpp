@@ -183,15 +183,18 @@ void max_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __res
       }
       return;
     }
-    for (int64_t w = 0; w < W; ++w) ci[w] = Idx(h0 * W + w);
+    // Index-typed loop counters: from an int64 one, each vector of indices cost a 64-bit add and
+    // a narrowing permute (a tenth of the pass).
+    const Idx Wi = Idx(W);
+    for (Idx w = 0; w < Wi; ++w) ci[w] = Idx(h0) * Wi + w;
     for (int64_t h = h0 + p.dH; h < h1; h += p.dH) {
       const T* __restrict xr = xp + h * W;
-      const Idx base = Idx(h * W);
-      for (int64_t w = 0; w < W; ++w) {
+      const Idx base = Idx(h) * Wi;
+      for (Idx w = 0; w < Wi; ++w) {
         const T v = xr[w], b = cm[w];
         const bool take = !(v <= b) & (b == b);  // greater, or NaN over a number: the first NaN stays
         cm[w] = take ? v : b;
-        ci[w] = take ? base + Idx(w) : ci[w];
+        ci[w] = take ? base + w : ci[w];
       }
     }
   };
