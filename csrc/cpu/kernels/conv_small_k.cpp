@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -40,11 +41,12 @@ inline void unrolled(std::integer_sequence<int, i...>, F f) {
   (f(std::integral_constant<int, i>{}), ...);
 }
 
-// For output channels o0 .. o0 + OB - 1, input channel c and kernel row kh: Σ over images n and
-// output rows oh of dy's row (n, o, oh) times row oh + kh * dilH - padT of x's plane (n, c)
-// shifted by kw * dilW, for kw < KW, into sums[(o - o0) * KW + kw]. A register block: each
-// vector of x (KW of them per vector of a row) feeds OB output channels, each vector of dy KW
-// taps; the OB * KW accumulators are named by compile-time indices, so they stay in registers.
+// For output channels o0 .. o0 + OB - 1, input channel c and kernel row kh: Σ over images
+// n0 .. n1 - 1 and output rows oh of dy's row (n, o, oh) times row oh + kh * dilH - padT of x's
+// plane (n, c) shifted by kw * dilW, for kw < KW, added to the lanes of sums[(o - o0) * KW + kw].
+// A register block: each vector of x (KW of them per vector of a row) feeds OB output channels,
+// each vector of dy KW taps; the OB * KW accumulators are named by compile-time indices and the
+// function is kept out of line, so they stay in registers.
 template <typename T, int OB, int KW>
 __attribute__((noinline)) void tap_sums(const Conv2dGeometry& g, const T* dy, const T* xp, int64_t Wp, int64_t o0,
                                         int64_t c, int64_t kh, int64_t n0, int64_t n1, T* tail,
@@ -103,11 +105,22 @@ void weight_grad(const Conv2dGeometry& g, const T* dy, const T* x, T* dw, T* db)
   // x padded: row ih of plane (n, c) at xp[((n * C + c) * H + ih) * Wp + pL + w], zeros around,
   // wide enough for the last vector of outputs at the last tap.
   const int64_t Wp = std::max(g.padL + g.W, oWp + (g.kW - 1) * g.dilW);
-  // The calling thread's buffer, kept between calls (a fresh one faulted its pages in each time);
-  // the workers reach it through `xp`, not by name (theirs would be their own).
-  static thread_local std::vector<T> xp_buf;
-  xp_buf.resize(std::max(xp_buf.size(), size_t(g.N * g.C * g.H * Wp)));
-  T* const xp = xp_buf.data();
+  // Up to 4 MB, the calling thread's buffer, kept between calls (a fresh one faulted its pages in
+  // each time, a third of the time of a 28x28 first layer); larger ones are the call's own, their
+  // page faults small next to the work. The workers reach it through `xp`, not by name (their
+  // thread_local would be their own). Every entry is written below, so neither is zeroed.
+  const size_t need = size_t(g.N * g.C * g.H * Wp);
+  static thread_local std::unique_ptr<T[]> kept;
+  static thread_local size_t kept_size = 0;
+  std::unique_ptr<T[]> own;
+  T* xp;
+  if (need * sizeof(T) <= (size_t(4) << 20)) {
+    if (kept_size < need) kept.reset(new T[need]), kept_size = need;
+    xp = kept.get();
+  } else {
+    own.reset(new T[need]);
+    xp = own.get();
+  }
   parallel_for(0, g.N * g.C * g.H, 256, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       T* row = xp + r * Wp;
