@@ -241,6 +241,17 @@ def test_conv2d_weight_gradient_of_few_inputs_per_output_matches_reference(dtype
     close(be.grad, g.sum((0, 2, 3)), **tol)
 
 
+def test_conv2d_weight_gradient_of_few_inputs_per_output_on_a_large_input():
+    # A padded copy of x over 4 MB is the call's own buffer rather than the thread's kept one.
+    x = RNG.standard_normal((4, 3, 256, 200))
+    w = RNG.standard_normal((2, 3, 3, 3))
+    ref = ref_conv2d(x, w, None, (1, 1), (1,) * 4)
+    g = RNG.standard_normal(ref.shape)
+    we = ember.tensor(w, requires_grad=True)
+    F.conv2d(ember.tensor(x), we, None, 1, 1).backward(ember.tensor(g))
+    close(we.grad, ref_conv2d_all_grads(x, w, g, 1, 1, 1)[1], atol=1e-9, rtol=1e-9)
+
+
 def test_conv2d_noncontiguous_inputs():
     x = RNG.standard_normal((2, 3, 6, 5))
     w = RNG.standard_normal((4, 3, 2, 3))
