@@ -24,18 +24,6 @@ namespace {
 
 constexpr int64_t kMaxKW = 8;
 
-template <typename T>
-struct Lanes {
-  static constexpr int L = int(64 / sizeof(T));
-  typedef T V __attribute__((vector_size(64)));
-  typedef std::conditional_t<sizeof(T) == 8, int64_t, int32_t> I __attribute__((vector_size(64)));
-  static V load(const T* p) {
-    V v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
-};
-
 template <typename F, int... i>
 inline void unrolled(std::integer_sequence<int, i...>, F f) {
   (f(std::integral_constant<int, i>{}), ...);
@@ -50,22 +38,22 @@ inline void unrolled(std::integer_sequence<int, i...>, F f) {
 template <typename T, int OB, int KW>
 __attribute__((noinline)) void tap_sums(const Conv2dGeometry& g, const T* dy, const T* xp, int64_t Wp, int64_t o0,
                                         int64_t c, int64_t kh, int64_t n0, int64_t n1, T* tail,
-                                        typename Lanes<T>::V* sums) {
-  using V = typename Lanes<T>::V;
-  constexpr int L = Lanes<T>::L;
+                                        typename Lanes64<T>::V* sums) {
+  using V = typename Lanes64<T>::V;
+  constexpr int L = Lanes64<T>::L;
   const int64_t oHW = g.oH * g.oW, whole = g.oW / L * L, oWp = (g.oW + L - 1) / L * L, dil = g.dilW;
   V acc[OB * KW];
   unrolled(std::make_integer_sequence<int, OB * KW>{}, [&](auto j) { acc[j] = sums[j]; });
   // A row's last, partial vector: a whole load with the lanes past the row zeroed (a copy into a
   // zeroed buffer stalled every row on a store-forwarding miss), or that copy at dy's very end.
   const T* dy_end = dy + g.N * g.O * oHW;
-  typename Lanes<T>::I keep;
+  typename Lanes64<T>::I keep;
   for (int l = 0; l < L; ++l) keep[l] = l < g.oW - whole ? -1 : 0;
   const auto row_vector = [&](const T* d, int64_t ow) {
-    if (ow < whole) return Lanes<T>::load(d + ow);
-    if (d + ow + L <= dy_end) return keep ? Lanes<T>::load(d + ow) : V{};
+    if (ow < whole) return Lanes64<T>::load(d + ow);
+    if (d + ow + L <= dy_end) return keep ? Lanes64<T>::load(d + ow) : V{};
     for (int64_t i = 0; i < g.oW - ow; ++i) tail[i] = d[ow + i];
-    return Lanes<T>::load(tail);
+    return Lanes64<T>::load(tail);
   };
   for (int64_t n = n0; n < n1; ++n) {
     const T* dyp = dy + (n * g.O + o0) * oHW;
@@ -77,7 +65,7 @@ __attribute__((noinline)) void tap_sums(const Conv2dGeometry& g, const T* dy, co
       const T* xr = xpl + ih * Wp;   // output ow, tap kw reads xr[ow + kw * dilW]
       for (int64_t ow = 0; ow < oWp; ow += L) {
         V xv[KW], dv[OB];
-        unrolled(std::make_integer_sequence<int, KW>{}, [&](auto k) { xv[k] = Lanes<T>::load(xr + ow + k * dil); });
+        unrolled(std::make_integer_sequence<int, KW>{}, [&](auto k) { xv[k] = Lanes64<T>::load(xr + ow + k * dil); });
         unrolled(std::make_integer_sequence<int, OB>{}, [&](auto b) { dv[b] = row_vector(d + b * oHW, ow); });
         unrolled(std::make_integer_sequence<int, OB * KW>{}, [&](auto j) { acc[j] += dv[j / KW] * xv[j % KW]; });
       }
@@ -91,7 +79,7 @@ constexpr int kOB = 4;  // output channels per register block
 // tap_sums with KW = kW (at most kMaxKW) and OB = kOB, or 1 for the channels past the last block.
 template <typename T, int KW>
 void tap_sums_any(int64_t kW, int ob, const Conv2dGeometry& g, const T* dy, const T* xp, int64_t Wp, int64_t o0,
-                  int64_t c, int64_t kh, int64_t n0, int64_t n1, T* tail, typename Lanes<T>::V* sums) {
+                  int64_t c, int64_t kh, int64_t n0, int64_t n1, T* tail, typename Lanes64<T>::V* sums) {
   if constexpr (KW > 1)
     if (kW < KW) return tap_sums_any<T, KW - 1>(kW, ob, g, dy, xp, Wp, o0, c, kh, n0, n1, tail, sums);
   if (ob == kOB) return tap_sums<T, kOB, KW>(g, dy, xp, Wp, o0, c, kh, n0, n1, tail, sums);
@@ -100,7 +88,7 @@ void tap_sums_any(int64_t kW, int ob, const Conv2dGeometry& g, const T* dy, cons
 
 template <typename T>
 void weight_grad(const Conv2dGeometry& g, const T* dy, const T* x, T* dw, T* db) {
-  constexpr int L = Lanes<T>::L;
+  constexpr int L = Lanes64<T>::L;
   const int64_t oWp = (g.oW + L - 1) / L * L;
   // x padded: row ih of plane (n, c) at xp[((n * C + c) * H + ih) * Wp + pL + w], zeros around,
   // wide enough for the last vector of outputs at the last tap.
@@ -137,7 +125,7 @@ void weight_grad(const Conv2dGeometry& g, const T* dy, const T* x, T* dw, T* db)
   constexpr int64_t kImages = 4;
   const int64_t passes = g.C * g.kH;
   parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
-    using V = typename Lanes<T>::V;
+    using V = typename Lanes64<T>::V;
     T tail[L] = {};  // the last partial vector of a dy row, zero-padded
     std::vector<V> part(size_t(passes * kOB * kMaxKW));
     for (int64_t blk = b0; blk < b1; ++blk) {

@@ -72,61 +72,18 @@ inline __m256 narrow_masks(__m256i lo, __m256i hi) {
 }
 #endif
 
-// 64 bytes of T and of its index type in explicit lanes (GCC/Clang generic vectors: one zmm on
-// AVX-512, two ymm on AVX2, four xmm on the portable path), for the row passes below.
-template <typename T>
-struct PoolLanes {
-  static constexpr int L = int(64 / sizeof(T));
-  typedef T V __attribute__((vector_size(64)));
-  typedef index_of_t<T> I __attribute__((vector_size(64)));
-  static V load(const T* p) {
-    V v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
-  static I load(const index_of_t<T>* p) {
-    I v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
-  // The first n <= L lanes of v to p (a memcpy of a run-time size became a slow `rep movsq`).
-  static void store_n(T* p, const V& v, int64_t n) {
-    if (n == L) {
-      std::memcpy(p, &v, sizeof v);
-      return;
-    }
-    for (int64_t l = 0; l < n; ++l) p[l] = v[l];
-  }
-  // p[0], p[s], ..., p[(L-1)*s] for s = 1 or 2 (stride 2 reads 2L elements).
-  template <typename E, typename Vec>
-  static Vec load_strided(const E* p, int64_t s) {
-    Vec a;
-    std::memcpy(&a, p, sizeof a);
-    if (s == 1) return a;
-    Vec b;
-    std::memcpy(&b, p + L, sizeof b);
-    return even_lanes(a, b, std::make_integer_sequence<int, L>{});
-  }
-  template <typename Vec, int... l>
-  static Vec even_lanes(Vec a, Vec b, std::integer_sequence<int, l...>) {
-#if defined(__clang__)
-    return __builtin_shufflevector(a, b, (2 * l)...);
-#else
-    return __builtin_shuffle(a, b, I{(2 * l)...});
-#endif
-  }
-  // {a[0], b[0], a[1], b[1], ...}: the first L lanes (lo) and the last L (hi).
-  template <int... l>
-  static void interleave(V a, V b, V& lo, V& hi, std::integer_sequence<int, l...>) {
-#if defined(__clang__)
-    lo = __builtin_shufflevector(a, b, ((l % 2) * L + l / 2)...);
-    hi = __builtin_shufflevector(a, b, ((l % 2) * L + (l + L) / 2)...);
-#else
-    lo = __builtin_shuffle(a, b, I{((l % 2) * L + l / 2)...});
-    hi = __builtin_shuffle(a, b, I{((l % 2) * L + (l + L) / 2)...});
-#endif
-  }
-};
+// The running maximum with NaN sticking, for values without indices; lane by lane for vectors.
+template <typename X>
+inline X max_nan(X best, X v) {
+  return (v > best) | (v != v) ? v : best;
+}
+// Whether (v, i) replaces (best, bi) in max_window's order: greater, or equal with an earlier flat
+// index; a NaN over a number, or over a later NaN. A mask of lanes for vectors.
+template <typename X, typename J>
+inline auto max_takes(X v, X best, J i, J bi) {
+  const auto before = i < bi;
+  return (v > best) | ((v == best) & before) | ((v != v) & ((best == best) | before));
+}
 
 // The row buffers of one plane's row pass. Input column w sits at lead + w with lead = the
 // padding, so output ow's window starts at ow * S; the entries outside the input hold `fill`
@@ -135,7 +92,7 @@ struct PoolLanes {
 // loads included.
 template <typename T>
 struct PoolRow {
-  static constexpr int L = PoolLanes<T>::L;
+  static constexpr int L = Lanes64<T>::L;
   int64_t lead, len, oWp;
   PoolRow(int64_t pad, int64_t W, int64_t oW, int64_t k, int64_t s, int64_t d) {
     lead = pad;
@@ -157,7 +114,7 @@ struct PoolRow {
 template <typename T>
 void max_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __restrict xp, T* __restrict yp,
                     int64_t* __restrict ip, T* const bufs[2], index_of_t<T>* const idx_bufs[2]) {
-  using Lanes = PoolLanes<T>;
+  using Lanes = Lanes64<T>;
   using V = typename Lanes::V;
   using I = typename Lanes::I;
   using Idx = index_of_t<T>;
@@ -179,7 +136,7 @@ void max_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __res
     if (!ip) {
       for (int64_t h = h0 + p.dH; h < h1; h += p.dH) {
         const T* __restrict xr = xp + h * W;
-        for (int64_t w = 0; w < W; ++w) cm[w] = (xr[w] > cm[w]) | (xr[w] != xr[w]) ? xr[w] : cm[w];
+        for (int64_t w = 0; w < W; ++w) cm[w] = max_nan(cm[w], xr[w]);
       }
       return;
     }
@@ -214,8 +171,7 @@ void max_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __res
       V best = Lanes::template load_strided<T, V>(cm + ow * sW, sW);
       if (!ip) {
         for (int64_t k = 1; k < kW; ++k) {
-          const V v = Lanes::template load_strided<T, V>(cm + ow * sW + k * dW, sW);
-          best = (v > best) | (v != v) ? v : best;
+          best = max_nan(best, Lanes::template load_strided<T, V>(cm + ow * sW + k * dW, sW));
         }
         Lanes::store_n(yr + ow, best, n);
         continue;
@@ -224,8 +180,7 @@ void max_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __res
       for (int64_t k = 1; k < kW; ++k) {
         const V v = Lanes::template load_strided<T, V>(cm + ow * sW + k * dW, sW);
         const I i = Lanes::template load_strided<Idx, I>(ci + ow * sW + k * dW, sW);
-        const I before = bi > i;
-        const I take = (v > best) | ((v == best) & before) | ((v != v) & ((best == best) | before));
+        const I take = max_takes(v, best, i, bi);
         best = take ? v : best;
         bi = take ? i : bi;
       }
@@ -238,12 +193,11 @@ void max_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __res
       for (int64_t k = 1; k < kW; ++k) {
         const T v = cm[ow * sW + k * dW];
         if (!ip) {
-          best = (v > best) | (v != v) ? v : best;
+          best = max_nan(best, v);
           continue;
         }
         const Idx i = ci[ow * sW + k * dW];
-        const bool before = i < bi;
-        const bool take = (v > best) | ((v == best) & before) | ((v != v) & ((best == best) | before));
+        const bool take = max_takes(v, best, i, bi);
         best = take ? v : best;
         bi = take ? i : bi;
       }
@@ -545,7 +499,7 @@ struct AvgCols {
 template <typename T>
 void avg_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __restrict xp, T* __restrict yp,
                     T* const bufs[2], AvgCols<T>& cols) {
-  using Lanes = PoolLanes<T>;
+  using Lanes = Lanes64<T>;
   using V = typename Lanes::V;
   constexpr int L = Lanes::L;
   const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW;
@@ -599,7 +553,7 @@ struct AvgRing {
   int64_t row_len, gs_lead;
   std::vector<T> rows, gs;
   AvgRing(const Pool2dParams& p, const PoolRow<T>& row, int64_t ring_rows) {
-    constexpr int L = PoolLanes<T>::L;
+    constexpr int L = Lanes64<T>::L;
     row_len = (std::max(row.len, row.lead + p.W) + 2 * L - 1) / (2 * L) * (2 * L);
     gs_lead = p.kW;
     rows.resize(size_t(ring_rows * row_len));
@@ -610,7 +564,7 @@ struct AvgRing {
 template <typename T>
 void avg_unpool_plane(const Pool2dParams& p, const PoolRow<T>& row, const std::vector<int64_t>& cover,
                       const T* __restrict gp, T* __restrict xp, AvgRing<T>& ring, AvgCols<T>& cols) {
-  using Lanes = PoolLanes<T>;
+  using Lanes = Lanes64<T>;
   using V = typename Lanes::V;
   constexpr int L = Lanes::L;
   const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW, len = ring.row_len;

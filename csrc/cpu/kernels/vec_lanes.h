@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 namespace ember {
 namespace CPU_CAPABILITY {
@@ -27,6 +28,62 @@ inline bool is_nan(T v) {
   if constexpr (std::is_floating_point_v<T>) return v != v;
   else return false;
 }
+
+// 64 bytes of T and of its index type in explicit lanes (one zmm on AVX-512, two ymm on AVX2, four
+// xmm on the portable path): the pooling row passes and the direct conv weight gradient.
+template <typename T>
+struct Lanes64 {
+  static constexpr int L = int(64 / sizeof(T));
+  typedef T V __attribute__((vector_size(64)));
+  typedef index_of_t<T> I __attribute__((vector_size(64)));
+  static V load(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static I load(const index_of_t<T>* p) {
+    I v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  // The first n <= L lanes of v to p (a memcpy of a run-time size became a slow `rep movsq`).
+  static void store_n(T* p, const V& v, int64_t n) {
+    if (n == L) {
+      std::memcpy(p, &v, sizeof v);
+      return;
+    }
+    for (int64_t l = 0; l < n; ++l) p[l] = v[l];
+  }
+  // p[0], p[s], ..., p[(L-1)*s] for s = 1 or 2 (stride 2 reads 2L elements).
+  template <typename E, typename Vec>
+  static Vec load_strided(const E* p, int64_t s) {
+    Vec a;
+    std::memcpy(&a, p, sizeof a);
+    if (s == 1) return a;
+    Vec b;
+    std::memcpy(&b, p + L, sizeof b);
+    return even_lanes(a, b, std::make_integer_sequence<int, L>{});
+  }
+  template <typename Vec, int... l>
+  static Vec even_lanes(Vec a, Vec b, std::integer_sequence<int, l...>) {
+#if defined(__clang__)
+    return __builtin_shufflevector(a, b, (2 * l)...);
+#else
+    return __builtin_shuffle(a, b, I{(2 * l)...});
+#endif
+  }
+  // {a[0], b[0], a[1], b[1], ...}: the first L lanes (lo) and the last L (hi).
+  template <int... l>
+  static void interleave(V a, V b, V& lo, V& hi, std::integer_sequence<int, l...>) {
+#if defined(__clang__)
+    lo = __builtin_shufflevector(a, b, ((l % 2) * L + l / 2)...);
+    hi = __builtin_shufflevector(a, b, ((l % 2) * L + (l + L) / 2)...);
+#else
+    lo = __builtin_shuffle(a, b, I{((l % 2) * L + l / 2)...});
+    hi = __builtin_shuffle(a, b, I{((l % 2) * L + (l + L) / 2)...});
+#endif
+  }
+};
 
 // The running extreme with NaN sticking once seen (torch's rule: NaN is the extreme of everything).
 template <typename T, bool kMax>
