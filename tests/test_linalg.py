@@ -248,7 +248,7 @@ def test_gemm_kernels_cpp(tmp_path):
     exe = tmp_path / "test_gemm"
     subprocess.run(["g++", "-O2", "-std=c++17", "-pthread", f"-I{src}", str(ROOT / "tests/cpp/test_gemm.cpp"),
                     *(str(src / f) for f in ("cpu/gemm.cpp", "core/cpu_features.cpp", "core/parallel.cpp",
-                                             "core/dtype.cpp")), *objs, "-o", str(exe)],
+                                             "core/dtype.cpp", "core/workspace.cpp")), *objs, "-o", str(exe)],
                    check=True, capture_output=True, timeout=300)
     env = dict(os.environ, EMBER_CPU_CAPABILITY=ember.backends.cpu.capability())
     proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)

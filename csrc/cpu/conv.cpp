@@ -9,38 +9,17 @@
 // split between threads (each runs single-threaded GEMMs on its own thread-local col buffer,
 // grown once and then reused); with fewer images than threads the GEMM itself is threaded.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/workspace.h"
 #include "cpu/gemm.h"
 #include "ops/conv.h"
 
 namespace ember {
 namespace {
 
-// Grow-only, 64-byte-aligned scratch memory; one per thread and purpose.
-struct Workspace {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  ~Workspace() { std::free(ptr); }
-  template <typename T>
-  T* get(int64_t n) {
-    const size_t want = size_t(std::max<int64_t>(n, 1)) * sizeof(T);
-    if (want > bytes) {
-      std::free(ptr);
-      bytes = (want + 4095) / 4096 * 4096;
-      ptr = std::aligned_alloc(64, bytes);
-      if (!ptr) {
-        bytes = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return static_cast<T*>(ptr);
-  }
-};
 thread_local Workspace tl_col;       // im2col / dcol of the images a thread works on
 thread_local Workspace tl_partials;  // the caller's per-thread dw/db partial sums
 thread_local Workspace tl_wide;      // padded image and wide output of the wide layout

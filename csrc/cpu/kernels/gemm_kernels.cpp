@@ -14,15 +14,14 @@
 // compiled with AVX-512/AVX2 flags, so it uses no templates shared with portable code (only
 // its own, in an anonymous namespace) and no std containers.
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 #include <immintrin.h>
 #endif
 
 #include "core/parallel.h"
+#include "core/workspace.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels/simd_transpose.h"
 
@@ -36,26 +35,9 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 // ---- per-thread packing buffers: grow once, then reused by every call on that thread ------
-struct PackBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  ~PackBuffer() { std::free(ptr); }
-  void* get(size_t n) {
-    if (n > bytes) {
-      std::free(ptr);
-      bytes = size_t(round_up(int64_t(n), 4096));
-      ptr = std::aligned_alloc(4096, bytes);
-      if (!ptr) {
-        bytes = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return ptr;
-  }
-};
-thread_local PackBuffer tl_pack_a;
-thread_local PackBuffer tl_pack_b;
-thread_local PackBuffer tl_ksplit;  // the calling thread's partial products of a split K
+thread_local Workspace tl_pack_a;
+thread_local Workspace tl_pack_b;
+thread_local Workspace tl_ksplit;  // the calling thread's partial products of a split K
 
 // ---- SIMD register traits (one vector of T) ------------------------------------------------
 #if defined(CPU_CAPABILITY_AVX512)
@@ -597,7 +579,7 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
   const int64_t kc_max = balanced_block(K, blk.kc, 1);
   const int64_t mc_max = balanced_block(M, blk.mc, MR);
   const int64_t nc_max = balanced_block(N, blk.nc, NR);
-  T* pa = static_cast<T*>(tl_pack_a.get(size_t(mc_max * kc_max + 64) * sizeof(T)));
+  T* pa = tl_pack_a.get<T>(mc_max * kc_max + 64);
   // A with rows contiguous along k is read in place when C is at most a few micro-tiles wide:
   // packing would then cost about as much as the products it feeds (each packed element serves
   // at most four tiles). Only whole MR-row tiles; the rows left over are packed.
@@ -606,7 +588,7 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
   // dW, 10 x 128 x 512): each packed element would feed one tile. Whole NR-column panels only;
   // a last partial panel is packed.
   const bool direct_b = g.ldb_col == 1 && M <= MR;
-  T* pb = static_cast<T*>(tl_pack_b.get(size_t(nc_max * kc_max + 64) * sizeof(T)));
+  T* pb = tl_pack_b.get<T>(nc_max * kc_max + 64);
 
   for (int64_t jc = n0; jc < n1; jc += nc_max) {
     const int64_t nc = min_i64(nc_max, n1 - jc);
@@ -740,7 +722,7 @@ void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
   if (g.bias == nullptr && g.activation == GemmActivation::None && K >= 8 * max_i64(M, N) &&
       K >= nt * blk.kc && double(M) * double(N) <= 262144.0) {
     using T = typename Kern::T;
-    T* partial = static_cast<T*>(tl_ksplit.get(size_t((nt - 1) * M * N + 16) * sizeof(T)));
+    T* partial = tl_ksplit.get<T>((nt - 1) * M * N + 16);
     parallel_for(0, nt, 1, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         const int64_t k0 = K * t / nt, k1 = K * (t + 1) / nt;

@@ -32,12 +32,11 @@ namespace ember {
 namespace CPU_CAPABILITY {
 namespace {
 
-using winograd::Scratch;
 using winograd::product_nn;
 using winograd::zero_tail;
 using winograd::product_nt_lanes;
 using winograd::bias_grad;
-thread_local Scratch tl_v, tl_m, tl_rows;
+thread_local Workspace tl_v, tl_m, tl_rows;
 
 // One Winograd correlation: `in` (N, Cin, iH, iW) -> `out` (N, Cout, oH, oW), 3x3 taps, the input
 // row/column of output 0 at -padT / -padL (zeros outside the input).
@@ -342,9 +341,9 @@ void correlate(const Plan& p, const float* in, const float* U, const float* bias
   const int64_t Cg = p.Cin / p.G, Og = p.Cout / p.G;
   const int64_t nblocks = (p.tiles + p.TB - 1) / p.TB;
   parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
-    float* V = tl_v.get(16 * p.Cin * p.ld);
-    float* M = tl_m.get(16 * p.Cout * p.ld);
-    float* rows = tl_rows.get(4 * (2 * ((p.TB + 7) / 8 * 8) + 16));
+    float* V = tl_v.get<float>(16 * p.Cin * p.ld);
+    float* M = tl_m.get<float>(16 * p.Cout * p.ld);
+    float* rows = tl_rows.get<float>(4 * (2 * ((p.TB + 7) / 8 * 8) + 16));
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t t0 = b * p.TB, nb = imin(p.TB, p.tiles - t0);
       input_transform(p, in, t0, nb, V, rows);
@@ -407,9 +406,9 @@ void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, cons
   if (!dU) throw std::bad_alloc();
   try {
     parallel_for(0, slots, 1, [&](int64_t s0, int64_t s1) {
-      float* V = tl_v.get(16 * p.Cin * p.ld);
-      float* dM = tl_m.get(16 * p.Cout * p.ld);
-      float* rows = tl_rows.get(4 * (2 * ((p.TB + 7) / 8 * 8) + 16));
+      float* V = tl_v.get<float>(16 * p.Cin * p.ld);
+      float* dM = tl_m.get<float>(16 * p.Cout * p.ld);
+      float* rows = tl_rows.get<float>(4 * (2 * ((p.TB + 7) / 8 * 8) + 16));
       for (int64_t s = s0; s < s1; ++s) {
         float* acc = dU + s * usize * 8;
         for (int64_t b = nblocks * s / slots; b < nblocks * (s + 1) / slots; ++b) {

@@ -35,10 +35,9 @@ namespace CPU_CAPABILITY {
 namespace {
 
 using winograd::product_nn;
-using winograd::Scratch;
 using winograd::zero_tail;
 
-thread_local Scratch tl_v4, tl_m4, tl_pad4, tl_c8;
+thread_local Workspace tl_v4, tl_m4, tl_pad4, tl_c8;
 
 // ---- eight lanes ------------------------------------------------------------------------------
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
@@ -395,7 +394,7 @@ struct PadScratch {
   PadScratch(const Plan& p, int64_t C) {
     max_images = p.TB / (p.tH * p.tW) + 2;
     const int64_t max_rows = 4 * (p.TB / p.tW + 2) + 6 * max_images;
-    pad = tl_pad4.get(C * max_rows * p.Wp + 4 * max_images + 8);
+    pad = tl_pad4.get<float>(C * max_rows * p.Wp + 4 * max_images + 8);
     meta = reinterpret_cast<int64_t*>(pad + C * max_rows * p.Wp + 8);
   }
   Segments segments() const { return Segments{0, 0, 0, meta, meta + max_images}; }
@@ -406,8 +405,8 @@ void correlate(const Plan& p, const float* in, const float* U, const float* bias
   const int64_t Cg = p.Cin / p.G, Og = p.Cout / p.G;
   const int64_t nblocks = (p.tiles + p.TB - 1) / p.TB;
   parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
-    float* V = tl_v4.get(36 * p.Cin * p.ld);
-    float* M = tl_m4.get(36 * p.Cout * p.ld);
+    float* V = tl_v4.get<float>(36 * p.Cin * p.ld);
+    float* M = tl_m4.get<float>(36 * p.Cout * p.ld);
     PadScratch ps(p, p.Cin);
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t t0 = b * p.TB, nb = imin(p.TB, p.tiles - t0);
@@ -483,9 +482,9 @@ void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, cons
   const int64_t slots = imax(1, imin(int64_t(get_num_threads()), nblocks));
   std::vector<float> dU(size_t(slots * usize), 0.f);
   parallel_for(0, slots, 1, [&](int64_t s0, int64_t s1) {
-    float* V = tl_v4.get(36 * p.Cin * p.ld);
-    float* dM = tl_m4.get(36 * p.Cout * p.ld);
-    float* C8 = tl_c8.get(Og * Cg * 8);
+    float* V = tl_v4.get<float>(36 * p.Cin * p.ld);
+    float* dM = tl_m4.get<float>(36 * p.Cout * p.ld);
+    float* C8 = tl_c8.get<float>(Og * Cg * 8);
     PadScratch ps(p, imax(p.Cin, p.Cout));
     for (int64_t s = s0; s < s1; ++s) {
       float* acc = dU.data() + s * usize;

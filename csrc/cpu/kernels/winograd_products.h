@@ -12,11 +12,10 @@
 // x 16 columns: per k two vector loads of B's row and MR broadcasts of A's column.
 #pragma once
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "core/parallel.h"
+#include "core/workspace.h"
 #include "cpu/kernels/conv_index.h"
 #include "cpu/kernels/vec_lanes.h"
 #include "ops/conv.h"
@@ -28,25 +27,6 @@
 namespace ember {
 namespace CPU_CAPABILITY {
 namespace winograd {
-
-// Grow-only, 64-byte-aligned scratch memory, one per thread and purpose.
-struct Scratch {
-  float* ptr = nullptr;
-  size_t n = 0;
-  ~Scratch() { std::free(ptr); }
-  float* get(int64_t want) {
-    if (size_t(want) > n) {
-      std::free(ptr);
-      n = (size_t(want) + 1023) / 1024 * 1024;
-      ptr = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
-      if (!ptr) {
-        n = 0;
-        throw std::bad_alloc();
-      }
-    }
-    return ptr;
-  }
-};
 
 // Zeroes columns [nb, round_up(nb, 16)) of `rows` rows of stride ld: the products read whole
 // groups of 16 (nn) or 8 (nt) columns.
