@@ -201,6 +201,69 @@ def test_linear_fused_backward_matches_numpy_on_strided_input(act, bias):
     np.testing.assert_allclose(w.grad.numpy(), g.reshape(-1, 33).T @ xn.transpose(0, 2, 1).reshape(-1, 5), rtol=1e-10)
 
 
+_ACT_DERIVATIVE = {None: lambda p: 1.0, "relu": lambda p: p > 0, "tanh": lambda p: 1 - np.tanh(p) ** 2,
+                   "sigmoid": lambda p: np.exp(-p) / (1 + np.exp(-p)) ** 2}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", [None, "relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("m, n, k, layout", [
+    (1031, 64, 42, "rows"),         # the coordinate MLP's first layer; blocks and chunks with a ragged end
+    (4096, 3, 64, "sliced"),       # its last layer; x a column slice (row stride 80)
+    (8300, 1, 127, "rows"),
+    (16384, 64, 1, "rows"),
+    (1600, 97, 5, "transposed"),   # x (2, 800, 5) with strides (4000, 1, 800): copied to rows first
+    (2053, 33, 7, "batched"),      # x (1, 2053, 7)
+])
+@pytest.mark.parametrize("needs", ["xwb", "x", "w", "b", "wb"])
+def test_linear_backward_by_row_blocks_matches_numpy(dtype, act, m, n, k, layout, needs):
+    # Many rows, few features: ops/linalg.cpp takes the row-blocked kernel
+    # (cpu/kernels/linear_backward.cpp), which forms dY * act'(y) per block and multiplies it into
+    # dX and per-chunk dW partials. Reference: the same gradients in float64 NumPy.
+    rng = np.random.default_rng(m + n + k)
+    if layout == "sliced":
+        x = ember.tensor(rng.standard_normal((m, 80)), dtype=dtype)[:, 5:5 + k]
+    elif layout == "transposed":
+        x = ember.tensor(rng.standard_normal((2, k, m // 2)), dtype=dtype).transpose(1, 2)
+    elif layout == "batched":
+        x = ember.tensor(rng.standard_normal((1, m, k)), dtype=dtype)
+    else:
+        x = ember.tensor(rng.standard_normal((m, k)), dtype=dtype)
+    w = ember.tensor(rng.standard_normal((k, n)), dtype=dtype).t()  # (n, k), transposed strides
+    b = ember.tensor(rng.standard_normal(n), dtype=dtype)
+    gt = ember.tensor(rng.standard_normal(tuple(x.shape[:-1]) + (n,)), dtype=dtype)
+    xn, wn, bn, gn = (t.numpy().astype(np.float64) for t in (x, w, b, gt))
+    x.requires_grad_("x" in needs)
+    w.requires_grad_("w" in needs)
+    b.requires_grad_("b" in needs)
+    linear(x, w, b, activation=act).backward(gt)
+    g = (gn * _ACT_DERIVATIVE[act](xn @ wn.T + bn)).reshape(-1, n)
+    x2 = xn.reshape(-1, k)
+    scale = 1e-4 if dtype == np.float32 else 1e-11
+
+    def close(got, want, terms):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=scale, atol=scale * np.sqrt(terms) * np.abs(want).max())
+
+    if "x" in needs:
+        close(x.grad.numpy(), (g @ wn).reshape(xn.shape), n)
+    else:
+        assert x.grad is None
+    if "w" in needs:
+        close(w.grad.numpy(), g.T @ x2, m)
+    if "b" in needs:
+        close(b.grad.numpy(), g.sum(0), m)
+
+
+def test_linear_backward_rejects_mismatched_gradient_dtypes():
+    # _C.linear_backward reads dy and y with x's element type: a mismatch must raise, never be read
+    x, w = ember.randn(2048, 64), ember.randn(64, 64)
+    y = ember.randn(2048, 64)
+    for dy, yy in ((ember.randn(2048, 64, dtype=ember.float64), y), (ember.randn(2048, 64), y.double())):
+        with pytest.raises(TypeError, match="float64 != float32"):
+            ember._C.linear_backward(dy._c, x._c, w._c, yy._c, 1, True, True, True)
+
+
 def test_shape_and_dtype_errors_are_clear():
     with pytest.raises(ValueError, match=r"mat1 and mat2 shapes cannot be multiplied \(32x512 and 256x10\)"):
         ember.randn(32, 512) @ ember.randn(256, 10)

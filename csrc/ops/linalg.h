@@ -53,4 +53,25 @@ using gemm_fn = void (*)(DType dtype, const GemmArgs& per_matrix, const GemmBatc
 DECLARE_DISPATCH(gemm_fn, gemm_stub);            // the fast kernels
 DECLARE_DISPATCH(gemm_fn, gemm_reference_stub);  // one loop per output, accumulating in double
 
+// linear_backward over many rows and few features (cpu/kernels/linear_backward.cpp): blocks of
+// rows, each forming dY * act'(y) in cache and multiplying it into dX and a per-chunk dW at once.
+// dy and y (when act != None): M x N contiguous; x: M x K, rows x_row apart, unit column stride;
+// w: N x K with strides (w_row, w_col); dx (M x K), dw (N x K), db (N): contiguous, or null when
+// not wanted. CPU only; linear_backward takes it when linear_backward_by_rows(M, N, K) holds.
+struct LinearBackwardRows {
+  int64_t M, N, K;
+  const void* dy;
+  const void* y;
+  LinearActivation act;
+  const void* x;
+  int64_t x_row;
+  const void* w;
+  int64_t w_row, w_col;
+  void* dx;
+  void* dw;
+  void* db;
+};
+using linear_backward_rows_fn = void (*)(DType dtype, const LinearBackwardRows& args);
+DECLARE_DISPATCH(linear_backward_rows_fn, linear_backward_rows_stub);
+
 }  // namespace ember
