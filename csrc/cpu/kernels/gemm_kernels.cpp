@@ -148,6 +148,11 @@ void update_tile_scalar(const T* acc, int64_t ld_acc, int64_t mr, int64_t nr, T*
   }
 }
 
+// How a micro-kernel reads A: a packed panel (a[p*AS + r]), or the matrix in place, with its rows
+// contiguous along k (a[r*lda + p]) or its columns contiguous along m (a[p*lda + r], A^T stored
+// row-major: the weight gradient G^T X with G's rows in cache). In place only for whole MR-row tiles.
+enum class ARead { kPacked, kRows, kColumns };
+
 #if defined(CPU_CAPABILITY_AVX2)
 // The k loop of the AVX2 6 x 16 fp32 / 6 x 8 fp64 kernels in assembly: GCC's own allocation of
 // the unrolled intrinsics loop spills an accumulator and loses ~10% at this size. Per k step:
@@ -203,8 +208,7 @@ inline void kloop_6x16(int64_t kc, const double* __restrict& a, const double* __
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 // ---- SIMD micro-kernel: MR rows x NV vectors of accumulators ------------------------------
-// a: packed panel (a[p*AS + r]), or with kDirectA the matrix itself (a[r*lda + p], rows
-// contiguous along k; mr == MR); b: packed panel (b[p*ldb + j], ldb = BS), or B itself (ldb = its
+// a: read as kA says (ARead; in place only with mr == MR); b: packed panel (b[p*ldb + j], ldb = BS), or B itself (ldb = its
 // row stride, whole NR-column panels only). AS and BS are the panel widths of the packing, MR and
 // NV * W by default; the edge kernels (KernelEdges below) cover fewer rows or one vector of
 // columns of the same panels.
@@ -214,7 +218,7 @@ struct SimdKernel {
   static constexpr int MR = MR_;
   static constexpr int NR = NV * V::W;
 
-  template <bool kDirectA = false>
+  template <ARead kA = ARead::kPacked>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* c,
                   int64_t ldc_row, int64_t ldc_col, int64_t mr, int64_t nr,
                   const Epilogue<T>& ep, int64_t lda = 0, int64_t ldb = BS) {
@@ -239,16 +243,16 @@ struct SimdKernel {
       for (int v = 0; v < NV; ++v) bv[v] = V::load(bk + v * V::W);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
-        const typename V::reg av = V::bcast(kDirectA ? ak + r * lda : ak + r);
+        const typename V::reg av = V::bcast(kA == ARead::kRows ? ak + r * lda : ak + r);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
       }
     };
-    constexpr int64_t a_step = kDirectA ? 1 : AS;
+    const int64_t a_step = kA == ARead::kRows ? 1 : kA == ARead::kColumns ? lda : AS;
 
     int64_t p = 0;
 #if defined(CPU_CAPABILITY_AVX2)
-    if constexpr (MR == 6 && NV == 2 && AS == 6 && !kDirectA) {
+    if constexpr (MR == 6 && NV == 2 && AS == 6 && kA == ARead::kPacked) {
       if (ldb == 16) {
         kloop_6x16(kc, a, b, acc);
         p = kc / 4 * 4;
@@ -258,7 +262,7 @@ struct SimdKernel {
     for (; p + 4 <= kc; p += 4) {
 #pragma GCC unroll 4
       for (int u = 0; u < 4; ++u) {
-        if (!kDirectA && u % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * AS), _MM_HINT_T0);
+        if (kA == ARead::kPacked && u % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(a + 8 * AS), _MM_HINT_T0);
         step(a, b);
         a += a_step;
         b += ldb;
@@ -344,10 +348,10 @@ struct SimdKernel {
 template <class Kern>
 struct KernelEdges {
   static constexpr int kRowStep = Kern::MR, kColStep = Kern::NR;  // granularity of edge tiles
-  template <bool kDirectA, typename T>
+  template <ARead kA, typename T>
   static void run(int64_t kc, const T* a, const T* b, T* c, int64_t ldc_row, int64_t ldc_col, int64_t mr,
                   int64_t nr, const Epilogue<T>& ep, int64_t lda, int64_t ldb) {
-    Kern::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
+    Kern::template run<kA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
   }
 };
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
@@ -355,20 +359,20 @@ template <class V, int MR, int NV>
 struct KernelEdges<SimdKernel<V, MR, NV>> {
   static constexpr int NR = NV * V::W;
   static constexpr int kRowStep = MR / 3, kColStep = V::W;
-  template <int R, bool kDirectA, typename T>
+  template <int R, ARead kA, typename T>
   static void rows(int64_t kc, const T* a, const T* b, T* c, int64_t ldc_row, int64_t ldc_col, int64_t mr,
                    int64_t nr, const Epilogue<T>& ep, int64_t lda, int64_t ldb) {
     if (NV > 1 && nr <= V::W)
-      SimdKernel<V, R, 1, MR, NR>::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
+      SimdKernel<V, R, 1, MR, NR>::template run<kA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
     else
-      SimdKernel<V, R, NV, MR, NR>::template run<kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
+      SimdKernel<V, R, NV, MR, NR>::template run<kA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
   }
-  template <bool kDirectA, typename T>
+  template <ARead kA, typename T>
   static void run(int64_t kc, const T* a, const T* b, T* c, int64_t ldc_row, int64_t ldc_col, int64_t mr,
                   int64_t nr, const Epilogue<T>& ep, int64_t lda, int64_t ldb) {
-    if (mr <= MR / 3) rows<MR / 3, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
-    else if (mr <= 2 * MR / 3) rows<2 * MR / 3, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
-    else rows<MR, kDirectA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
+    if (mr <= MR / 3) rows<MR / 3, kA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
+    else if (mr <= 2 * MR / 3) rows<2 * MR / 3, kA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
+    else rows<MR, kA>(kc, a, b, c, ldc_row, ldc_col, mr, nr, ep, lda, ldb);
   }
 };
 #endif
@@ -380,7 +384,7 @@ struct LoopKernel {
   static constexpr int MR = MR_;
   static constexpr int NR = NR_;
 
-  template <bool kDirectA = false>
+  template <ARead kA = ARead::kPacked>
   static void run(int64_t kc, const T* __restrict a, const T* __restrict b, T* c,
                   int64_t ldc_row, int64_t ldc_col, int64_t mr, int64_t nr,
                   const Epilogue<T>& ep, int64_t lda = 0, int64_t ldb = NR) {
@@ -388,10 +392,10 @@ struct LoopKernel {
     for (int i = 0; i < MR * NR; ++i) acc[i] = T(0);
     for (int64_t p = 0; p < kc; ++p) {
       for (int r = 0; r < MR; ++r) {
-        const T ar = kDirectA ? a[r * lda] : a[r];
+        const T ar = kA == ARead::kRows ? a[r * lda] : a[r];
         for (int j = 0; j < NR; ++j) acc[r * NR + j] += ar * b[j];
       }
-      a += kDirectA ? 1 : MR;
+      a += kA == ARead::kRows ? 1 : kA == ARead::kColumns ? lda : MR;
       b += ldb;
     }
     update_tile_scalar(acc, NR, mr, nr, c, ldc_row, ldc_col, ep);
@@ -580,10 +584,13 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
   const int64_t mc_max = balanced_block(M, blk.mc, MR);
   const int64_t nc_max = balanced_block(N, blk.nc, NR);
   T* pa = tl_pack_a.get<T>(mc_max * kc_max + 64);
-  // A with rows contiguous along k is read in place when C is at most a few micro-tiles wide:
-  // packing would then cost about as much as the products it feeds (each packed element serves
-  // at most four tiles). Only whole MR-row tiles; the rows left over are packed.
-  const bool direct_a = g.lda_col == 1 && ceil_div(N, NR) <= 4;
+  // A with rows contiguous along k, or columns contiguous along m, is read in place when C is at
+  // most a few micro-tiles wide: packing would then cost about as much as the products it feeds
+  // (each packed element serves at most four tiles). Only whole MR-row tiles; the rows left over
+  // are packed.
+  const bool few_tiles = ceil_div(N, NR) <= 4;
+  const bool a_rows = g.lda_col == 1 && few_tiles, a_cols = !a_rows && g.lda_row == 1 && few_tiles;
+  const bool direct_a = a_rows || a_cols;
   // Likewise B with rows contiguous along n when C has a single row tile (the 512 -> 10 layer's
   // dW, 10 x 128 x 512): each packed element would feed one tile. Whole NR-column panels only;
   // a last partial panel is packed.
@@ -617,12 +624,15 @@ void gemm_rect(const GemmKernelArgs& g, int64_t m0, int64_t m1, int64_t n0, int6
           const bool b_direct = jr < nc_direct;
           const T* bp = b_direct ? B + pc * g.ldb_row + j : pb + jr * kc;
           const int64_t ldb = b_direct ? g.ldb_row : NR;
-          if (ir < m_direct)
-            KernelEdges<Kern>::template run<true>(kc, A + i * g.lda_row + pc, bp, c, g.ldc_row, g.ldc_col, MR, nr,
-                                                  e, g.lda_row, ldb);
+          if (ir < m_direct && a_rows)
+            KernelEdges<Kern>::template run<ARead::kRows>(kc, A + i * g.lda_row + pc, bp, c, g.ldc_row, g.ldc_col,
+                                                          MR, nr, e, g.lda_row, ldb);
+          else if (ir < m_direct)
+            KernelEdges<Kern>::template run<ARead::kColumns>(kc, A + i + pc * g.lda_col, bp, c, g.ldc_row,
+                                                             g.ldc_col, MR, nr, e, g.lda_col, ldb);
           else
-            KernelEdges<Kern>::template run<false>(kc, pa + (ir - m_direct) * kc, bp, c, g.ldc_row, g.ldc_col,
-                                                   min_i64(MR, mc - ir), nr, e, 0, ldb);
+            KernelEdges<Kern>::template run<ARead::kPacked>(kc, pa + (ir - m_direct) * kc, bp, c, g.ldc_row,
+                                                            g.ldc_col, min_i64(MR, mc - ir), nr, e, 0, ldb);
         };
         // Column panels outside keep each kc x NR panel of B in L1 across the row tiles. When
         // the whole packed block of B fits in half of L2, row tiles outside instead: C is then
@@ -668,7 +678,7 @@ void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
     const double compute =
         double(edge_round(m, MR, Edges::kRowStep)) * double(edge_round(n, NR, Edges::kColStep)) * K / 16.0;
     const double scalar = unit_col ? 0.0 : double(kblocks) * double(m) * double(n);
-    const bool direct_a = a_ks == 1 && ceil_div(n, NR) <= 4;  // as gemm_rect decides
+    const bool direct_a = (a_ks == 1 || a_ls == 1) && ceil_div(n, NR) <= 4;  // as gemm_rect decides
     const bool direct_b = b_ls == 1 && m <= MR;
     const double pack_a = double(direct_a ? m % MR : m) * K * pack_cost(a_ls, a_ks) * double(ceil_div(n, blk.nc));
     return compute + scalar + pack_a + double(direct_b ? n % NR : n) * K * pack_cost(b_ls, b_ks);
