@@ -96,6 +96,30 @@ def test_cat_matches_numpy_with_non_contiguous_inputs(rng):
         ember.cat([ember.zeros(2, 3)], dim=2)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8, np.bool_])
+def test_cat_of_contiguous_pieces_matches_numpy_for_every_row_length(dtype, rng):
+    # Contiguous pieces of one dtype take the one-pass row copy (cpu/kernels/copy.cpp): rows of
+    # 1 to 70 elements (every short-copy case from 1 byte to past 64), rows longer than 4 KB,
+    # one row (dim 0), many rows over both threads, and empty pieces among them.
+    def piece(shape):
+        a = rng.standard_normal(shape) * 100
+        return a > 0 if dtype == np.bool_ else a.astype(dtype)
+
+    def check(parts, dim):
+        out = ember.cat([ember.tensor(p) for p in parts], dim=dim)
+        assert out.dtype == ember.tensor(parts[0]).dtype
+        np.testing.assert_array_equal(out.numpy(), np.concatenate(parts, dim))
+
+    for width in (1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 64, 65, 70, 1100):
+        a, c, e = piece((997, 2, width)), piece((997, 4, width)), piece((997, 0, width))
+        check([a, a], 2)              # rows of `width` elements from each piece
+        check([a, c], 1)
+        check([c, e, a], -2)
+        check([a[:5], c[:3].reshape(6, 2, width)], 0)  # a single output row
+    for widths in ((2, 20, 20), (1, 1, 1, 1, 1), (13, 70, 1)):  # the coordinate MLP's features, and more
+        check([piece((16384, w)) for w in widths], 1)
+
+
 def test_stack_and_gradients(rng):
     p, q = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
     _close(ember.stack([_t(p), _t(q)], 1), np.stack([p, q], 1))

@@ -13,6 +13,7 @@ DEFINE_DISPATCH(index_gather_stub);
 DEFINE_DISPATCH(index_scatter_stub);
 DEFINE_DISPATCH(nonzero_stub);
 DEFINE_DISPATCH(tril_triu_stub);
+DEFINE_DISPATCH(cat_rows_stub);
 
 namespace {
 // torch raises RuntimeError for these shape errors; pybind11 maps std::runtime_error to it.
@@ -58,6 +59,24 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     out_shape[d] += t.shape()[d];
   }
   Tensor out = Tensor::empty(out_shape, dtype, ref->device());
+  if (out.numel() == 0) return out;
+  // Contiguous pieces of the output's dtype on the CPU: one pass over the output's rows (the
+  // per-piece strided copies below paid a loop step and a memcpy call per row of each piece,
+  // 0.27 ms for a coordinate MLP's [16384x2, 16384x20, 16384x20] along dim 1).
+  const bool rows_path = out.device().is_cpu() && std::all_of(tensors.begin(), tensors.end(), [&](const Tensor& t) {
+    return skipped(t) || (t.dtype() == dtype && t.is_contiguous());
+  });
+  if (rows_path) {
+    const int64_t rows = shape_numel(Shape(out_shape.begin(), out_shape.begin() + d));
+    const int64_t inner = out.numel() / std::max<int64_t>(rows, 1) / std::max<int64_t>(out_shape[d], 1);
+    std::vector<CatPiece> pieces;
+    for (const Tensor& t : tensors)
+      if (!skipped(t) && t.numel() > 0)
+        pieces.push_back({static_cast<const char*>(t.raw_data()), t.shape()[d] * inner * out.itemsize()});
+    cat_rows_stub.get(out.device())(rows, pieces.data(), int64_t(pieces.size()), static_cast<char*>(out.raw_data()),
+                                    out_shape[d] * inner * out.itemsize());
+    return out;
+  }
   int64_t start = 0;
   for (const Tensor& t : tensors) {
     if (skipped(t)) continue;

@@ -58,5 +58,13 @@ DECLARE_DISPATCH(index_gather_fn, index_gather_stub);
 DECLARE_DISPATCH(index_scatter_fn, index_scatter_stub);
 DECLARE_DISPATCH(nonzero_fn, nonzero_stub);
 DECLARE_DISPATCH(tril_triu_fn, tril_triu_stub);
+// cat of contiguous pieces into a contiguous output (CPU): output row r (of `rows`, each
+// out_row_bytes long) is row r of every piece, in order; piece i's rows are row_bytes[i] long.
+struct CatPiece {
+  const char* data;
+  int64_t row_bytes;
+};
+using cat_rows_fn = void (*)(int64_t rows, const CatPiece* pieces, int64_t npieces, char* out, int64_t out_row_bytes);
+DECLARE_DISPATCH(cat_rows_fn, cat_rows_stub);
 
 }  // namespace ember
