@@ -67,6 +67,38 @@ def test_softmax_float32_and_noncontiguous_input():
     assert gradcheck(lambda x: F.log_softmax(x, 2), (xg,))
 
 
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 31, 33, 70, 1000, 4095, 4096, 4097, 5003])
+def test_float32_row_softmax_family_matches_float64_for_every_row_length(n):
+    # The float32 row kernels (vec_math::max_exp_sum_f32 / exp_sum_lanes): the row max, then 16-lane
+    # exponentials whose last partial vector overlaps the one before; rows up to 4096 in two passes,
+    # longer ones in blocks. Rows mix ordinary values, terms below exp's normal range (x - max < -88),
+    # -inf entries, and rows holding a NaN or +inf.
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal((6, n)).astype(np.float32) * 3
+    a[1, ::3] -= 95.0                      # exp(x - max) of these is subnormal or 0 in float32
+    a[2, ::5] = -np.inf
+    a[3] -= 1e4                            # a large shift
+    if n > 1:
+        a[4, n // 2] = np.nan
+        a[5, n - 1] = np.inf
+    x = ember.tensor(a)
+    a64 = a.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        m = a64.max(1, keepdims=True)
+        lse = m + np.log(np.exp(a64 - m).sum(1, keepdims=True))
+        lp = a64 - lse
+    lse[5] = np.inf if n > 1 else lse[5]   # a +inf logit: logsumexp is +inf (softmax: NaN, below)
+    lse[np.isneginf(a64).all(1)] = -np.inf  # all -inf (n = 1): -inf (softmax: NaN, as NumPy's)
+    np.testing.assert_allclose(ember.logsumexp(x, 1).numpy(), lse[:, 0], rtol=2e-6, atol=2e-6)
+    rows = slice(0, 5 if n > 1 else 6)
+    np.testing.assert_allclose(F.log_softmax(x, 1).numpy()[rows], lp[rows], rtol=2e-6, atol=3e-5)
+    np.testing.assert_allclose(F.softmax(x, 1).numpy()[rows], np.exp(lp[rows]), rtol=2e-6, atol=1e-44)
+    t = rng.integers(0, n, 6)
+    want = -lp[np.arange(6), t]
+    np.testing.assert_allclose(F.cross_entropy(x, ember.tensor(t), reduction="none").numpy()[rows], want[rows],
+                               rtol=2e-6, atol=3e-5)
+
+
 def test_log_softmax_is_stable():
     assert F.log_softmax(ember.tensor([1.0, 2.0, 3000.0]), 0).tolist() == [-2999.0, -2998.0, 0.0]
 

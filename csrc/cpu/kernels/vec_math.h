@@ -126,8 +126,11 @@ inline void exp_f32_array(const float* x, float* y, int64_t n) {
 // shift of logsumexp, softmax and cross-entropy). Every term is then at most 1 and the largest is
 // 1, so a term below exp(kExpNormalLo) (< 1e-37) changes nothing and counts as 0; the rest take
 // exp_f32_normal, 16 lanes at a time, summed in float lanes over blocks of 256 elements (16 terms
-// per lane) that are flushed into double lanes. (A NaN in x would count as 0: NaN rows have a NaN
-// max, which callers handle before they get here.)
+// per lane) that are flushed into double lanes; a last partial vector is the array's last 16
+// elements with the lanes already counted masked off. (A NaN in x would count as 0: NaN rows have
+// a NaN max, which callers handle before they get here.) With `next`, the pass also prefetches
+// next[0, n) into L1, one cache line per vector: a caller going through rows of a matrix gives the
+// next row, which then streams in while this one computes.
 // kStore: also store each exp(x[i] - m) in y (y == x allowed) as exp_f32 gives it: the lanes below
 // the normal range (rare: a row spanning more than e^86) are redone with exp_f32 after the pass
 // and counted in the sum as stored (softmax: one pass instead of a subtract, a range check, the
@@ -135,16 +138,23 @@ inline void exp_f32_array(const float* x, float* y, int64_t n) {
 typedef double f64x8 __attribute__((vector_size(64)));
 typedef float f32x8 __attribute__((vector_size(32)));
 template <bool kStore>
-inline double exp_sum_lanes(const float* x, int64_t n, float m, float* y) {
+inline double exp_sum_lanes(const float* x, int64_t n, float m, float* y, const float* next = nullptr) {
   constexpr int64_t kBlk = 256;
   const int64_t whole = n / 16 * 16;
   f64x8 acc[2] = {};
   i32x16 any_low = {};
+  const auto flush = [&acc](const f32x16& lane) {
+    f32x8 half[2];
+    std::memcpy(half, &lane, sizeof half);
+    acc[0] += __builtin_convertvector(half[0], f64x8);
+    acc[1] += __builtin_convertvector(half[1], f64x8);
+  };
   int64_t i = 0;
   while (i < whole) {
     const int64_t end = whole - i < kBlk ? whole : i + kBlk;
     f32x16 lane = {};
     for (; i < end; i += 16) {
+      if (next) __builtin_prefetch(next + i, 0, 3);
       f32x16 d;
       std::memcpy(&d, x + i, sizeof d);
       d -= m;
@@ -156,13 +166,27 @@ inline double exp_sum_lanes(const float* x, int64_t n, float m, float* y) {
       }
       lane += e;
     }
-    f32x8 half[2];
-    std::memcpy(half, &lane, sizeof half);
-    acc[0] += __builtin_convertvector(half[0], f64x8);
-    acc[1] += __builtin_convertvector(half[1], f64x8);
+    flush(lane);
   }
   double total = 0;
-  for (; i < n; ++i) {
+  if (whole < n && n >= 16) {  // x[n - 16, n), its first 16 - (n - whole) lanes counted already
+    const int64_t base = n - 16, done = 16 - (n - whole);
+    if (next) __builtin_prefetch(next + base, 0, 3);
+    const i32x16 lane_index = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const i32x16 counted = lane_index < int32_t(done);
+    f32x16 d;
+    std::memcpy(&d, x + base, sizeof d);
+    d -= m;
+    const i32x16 low = d < kExpNormalLo;
+    const f32x16 e = (low | counted) ? f32x16{} : exp_f32_normal(low ? kExpNormalLo : d);
+    if (kStore) {
+      any_low |= low;
+      for (int j = int(done); j < 16; ++j) y[base + j] = e[j];
+    }
+    flush(e);
+    i = n;
+  }
+  for (; i < n; ++i) {  // fewer than 16 elements in all
     const float d = x[i] - m;
     const float e = kStore ? exp_f32(d) : d >= kExpNormalLo ? exp_f32_normal(d) : 0.0f;
     if (kStore) y[i] = e;
@@ -172,8 +196,8 @@ inline double exp_sum_lanes(const float* x, int64_t n, float m, float* y) {
   for (int j = 0; j < 8; ++j) total += a[j];
   int redo = 0;
   for (int j = 0; j < 16; ++j) redo |= any_low[j];
-  if (kStore && redo)
-    for (int64_t j = 0; j < whole; ++j)
+  if (kStore && redo)  // only set when every element went through the vector lanes
+    for (int64_t j = 0; j < n; ++j)
       if (x[j] - m < kExpNormalLo) {
         y[j] = exp_f32(x[j] - m);
         total += y[j];
@@ -185,12 +209,54 @@ inline double exp_store_sum_f32(const float* x, int64_t n, float m, float* y) {
   return exp_sum_lanes<true>(x, n, m, y);
 }
 
-// The max m of a contiguous array and Σ exp(x[i] - m), in one pass over memory: block by block
-// (256 elements), the block's max, then its exponentials from L1 against the running max, the sum
-// so far rescaled by exp(old max - new max) when the max grows. Returns false, and leaves the
-// outputs unset, when the max is not finite (a NaN, +inf, or every element -inf): callers then
-// take their general two-pass path.
+// Max of x[0, n), n >= 1, or false when it is not finite (a NaN anywhere, +inf, or all -inf).
+inline bool finite_max_f32(const float* x, int64_t n, float& max) {
+  float m = -std::numeric_limits<float>::infinity();
+  int64_t i = 0;
+  if (n >= 32) {
+    f32x16 a, b, v, w;
+    i32x16 nan = {};
+    std::memcpy(&a, x, sizeof a);
+    std::memcpy(&b, x + 16, sizeof b);
+    nan |= (a != a) | (b != b);
+    for (i = 32; i + 32 <= n; i += 32) {
+      std::memcpy(&v, x + i, sizeof v);
+      std::memcpy(&w, x + i + 16, sizeof w);
+      a = v > a ? v : a;
+      b = w > b ? w : b;
+      nan |= (v != v) | (w != w);
+    }
+    a = b > a ? b : a;
+    for (int j = 0; j < 16; ++j) {
+      if (nan[j]) return false;
+      m = a[j] > m ? a[j] : m;
+    }
+  }
+  for (; i < n; ++i) {
+    if (x[i] != x[i]) return false;
+    m = x[i] > m ? x[i] : m;
+  }
+  if (m == std::numeric_limits<float>::infinity() || m == -std::numeric_limits<float>::infinity()) return false;
+  max = m;
+  return true;
+}
+
+// The max m of a contiguous array and Σ exp(x[i] - m). Up to 4096 elements (16 KB, which L1
+// keeps between the passes): the max, then the exponentials, prefetching the 4096 elements after
+// the array (the next row of a matrix, for callers going through rows; a stray prefetch past an
+// array's end is harmless). Longer arrays, in one pass over memory: block by block (256 elements),
+// the block's max, then its exponentials from L1 against the running max, the sum so far rescaled
+// by exp(old max - new max) when the max grows. Returns false, and leaves the outputs unset, when
+// the max is not finite (a NaN, +inf, or every element -inf): callers then take their general
+// two-pass path.
 inline bool max_exp_sum_f32(const float* x, int64_t n, float& max, double& sum) {
+  if (n <= 4096) {
+    float m;
+    if (n == 0 || !finite_max_f32(x, n, m)) return false;
+    max = m;
+    sum = exp_sum_lanes<false>(x, n, m, nullptr, x + n);
+    return true;
+  }
   constexpr int64_t kBlk = 256;
   float m = -std::numeric_limits<float>::infinity();
   double s = 0;
