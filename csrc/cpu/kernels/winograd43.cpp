@@ -37,7 +37,7 @@ namespace {
 using winograd::product_nn;
 using winograd::zero_tail;
 
-thread_local Workspace tl_v4, tl_m4, tl_pad4, tl_c8;
+thread_local Workspace tl_v4, tl_m4, tl_pad4;
 
 // ---- eight lanes ------------------------------------------------------------------------------
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
@@ -460,9 +460,11 @@ void backward_input(DType dtype, const Conv2dGeometry& g, const void* dy, const 
 }
 
 // dw (O, Cg, 3, 3) and db (O) from dy and x; either output may be null. Threads take slots of
-// blocks; per block and xi the product's eight lane partial sums (C8, Og x Cg x 8) are folded into
-// the slot's float dU, which is smaller than keeping eight lanes of every entry of all 36 xi
-// (4.7 MB for 64 -> 64 channels) and costs 8 / depth of the products.
+// blocks; per block and xi the product's sums go straight into the slot's float dU
+// (product_nt_sum: lanes summed in registers), which is smaller than keeping eight lanes of every
+// entry of all 36 xi (4.7 MB for 64 -> 64 channels). Per block and xi, zeroing eight-lane partials,
+// writing them and folding them into dU cost more than the product itself (depth 64:
+// four vector multiply-adds per entry against eight scalar adds, loads and stores).
 void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, const void* x_, void* dw_, void* db_) {
   EMBER_CHECK(dtype == DType::Float32, TypeError, "conv2d_backward_weight (Winograd F(4x4, 3x3)): float32 only");
   const float* dy = static_cast<const float*>(dy_);
@@ -484,7 +486,6 @@ void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, cons
   parallel_for(0, slots, 1, [&](int64_t s0, int64_t s1) {
     float* V = tl_v4.get<float>(36 * p.Cin * p.ld);
     float* dM = tl_m4.get<float>(36 * p.Cout * p.ld);
-    float* C8 = tl_c8.get<float>(Og * Cg * 8);
     PadScratch ps(p, imax(p.Cin, p.Cout));
     for (int64_t s = s0; s < s1; ++s) {
       float* acc = dU.data() + s * usize;
@@ -501,16 +502,10 @@ void backward_weight(DType dtype, const Conv2dGeometry& g, const void* dy_, cons
         const int64_t depth = (nb + 15) / 16 * 16;
         // dU[grp][xi] (Og x Cg) += dM[xi] (Og x nb) . V[xi]^T (nb x Cg)
         for (int64_t grp = 0; grp < g.G; ++grp)
-          for (int64_t xi = 0; xi < 36; ++xi) {
-            std::memset(C8, 0, size_t(Og * Cg * 8) * sizeof(float));
-            winograd::product_nt_lanes(Og, Cg, depth, dM + grp * Og * 36 * p.ld + xi * p.ld, 36 * p.ld,
-                                       V + grp * Cg * 36 * p.ld + xi * p.ld, 36 * p.ld, C8);
-            float* u = acc + (grp * 36 + xi) * Og * Cg;
-            for (int64_t e = 0; e < Og * Cg; ++e) {
-              const float* l = C8 + e * 8;
-              u[e] += ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-            }
-          }
+          for (int64_t xi = 0; xi < 36; ++xi)
+            winograd::product_nt_sum(Og, Cg, depth, dM + grp * Og * 36 * p.ld + xi * p.ld, 36 * p.ld,
+                                     V + grp * Cg * 36 * p.ld + xi * p.ld, 36 * p.ld,
+                                     acc + (grp * 36 + xi) * Og * Cg, Cg);
       }
     }
   });

@@ -7,6 +7,11 @@
 // product_nt_lanes: C8 (M x N x 8) += A (M x K, lda) . B (N x K, ldb)^T kept as eight lane partial
 // sums (C8[i][j][l] = sum over k = l mod 8), K a multiple of 16: one horizontal sum per entry at
 // the end, not per call.
+// product_nt_sum: C (M x N, row stride ldc) += A (M x K, lda) . B (N x K, ldb)^T, K a multiple of 16,
+// each entry's vector lanes summed in registers (four entries of a row at a time, through a tree
+// of horizontal adds) and added to C: for products whose K is short (F(4x4)'s weight gradient adds
+// a block of 64 tiles at a time), where zeroing, writing and folding eight-lane partials cost more
+// than the multiply-adds.
 // product_nn: C (M x N) = A (M x K, row stride lda) . B (K x N, row stride ldb), with N a multiple
 // of 16 (the transforms zero the block's columns past its last tile). A register tile of MR rows
 // x 16 columns: per k two vector loads of B's row and MR broadcasts of A's column.
@@ -173,6 +178,93 @@ inline void nt_tile(int64_t K, const float* A, int64_t lda, const float* B, int6
   }
   for (int i = 0; i < MI; ++i)
     for (int j = 0; j < NJ; ++j) _mm256_storeu_ps(C8 + i * ldc8 + 8 * j, acc[i][j]);
+}
+#endif
+
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+#if defined(CPU_CAPABILITY_AVX512)
+using NtVec = __m512;
+constexpr int kNtLanes = 16;
+inline NtVec nt_zero() { return _mm512_setzero_ps(); }
+inline NtVec nt_load(const float* p) { return _mm512_loadu_ps(p); }
+inline NtVec nt_fma(NtVec a, NtVec b, NtVec c) { return _mm512_fmadd_ps(a, b, c); }
+inline __m256 nt_fold(NtVec v) {  // 16 lanes -> 8 (masked extracts: see nt_tile)
+  const __m256 z = _mm256_setzero_ps();
+  return _mm256_add_ps(_mm512_mask_extractf32x8_ps(z, __mmask8(0xFF), v, 0),
+                       _mm512_mask_extractf32x8_ps(z, __mmask8(0xFF), v, 1));
+}
+#else
+using NtVec = __m256;
+constexpr int kNtLanes = 8;
+inline NtVec nt_zero() { return _mm256_setzero_ps(); }
+inline NtVec nt_load(const float* p) { return _mm256_loadu_ps(p); }
+inline NtVec nt_fma(NtVec a, NtVec b, NtVec c) { return _mm256_fmadd_ps(a, b, c); }
+inline __m256 nt_fold(NtVec v) { return v; }
+#endif
+
+// C[i][0, NJ) += the lane sums of MI x NJ accumulators over K (product_nt_sum's register tile).
+template <int MI, int NJ>
+inline void nt_sum_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  NtVec acc[MI][NJ];
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < NJ; ++j) acc[i][j] = nt_zero();
+  for (int64_t k = 0; k < K; k += kNtLanes) {
+    NtVec b[NJ];
+    for (int j = 0; j < NJ; ++j) b[j] = nt_load(B + j * ldb + k);
+    for (int i = 0; i < MI; ++i) {
+      const NtVec a = nt_load(A + i * lda + k);
+      for (int j = 0; j < NJ; ++j) acc[i][j] = nt_fma(a, b[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MI; ++i) {
+    __m256 f[4];
+    for (int j = 0; j < 4; ++j) f[j] = j < NJ ? nt_fold(acc[i][j]) : _mm256_setzero_ps();
+    // hadd(hadd(f0, f1), hadd(f2, f3)) holds entry j's sums of lanes 0-3 in lane j and of lanes
+    // 4-7 in lane 4 + j.
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(f[0], f[1]), _mm256_hadd_ps(f[2], f[3]));
+    const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    float* c = C + i * ldc;
+    if (NJ == 4) {
+      _mm_storeu_ps(c, _mm_add_ps(_mm_loadu_ps(c), sums));
+    } else {
+      alignas(16) float v[4];
+      _mm_store_ps(v, sums);
+      for (int j = 0; j < NJ; ++j) c[j] += v[j];
+    }
+  }
+}
+
+// MI rows of A against all N of B, in tiles of up to four of B's rows.
+template <int MI>
+inline void nt_sum_row(int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                       int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 4 <= N; j += 4) nt_sum_tile<MI, 4>(K, A, lda, B + j * ldb, ldb, C + j, ldc);
+  switch (N - j) {
+    case 3: nt_sum_tile<MI, 3>(K, A, lda, B + j * ldb, ldb, C + j, ldc); break;
+    case 2: nt_sum_tile<MI, 2>(K, A, lda, B + j * ldb, ldb, C + j, ldc); break;
+    case 1: nt_sum_tile<MI, 1>(K, A, lda, B + j * ldb, ldb, C + j, ldc); break;
+    default: break;
+  }
+}
+
+inline void product_nt_sum(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                           int64_t ldb, float* C, int64_t ldc) {  // K is a multiple of 16 here
+  constexpr int MI = kNtLanes == 16 ? 4 : 3;  // 16 or 12 accumulators, four B vectors and one of A
+  int64_t i = 0;
+  for (; i + MI <= M; i += MI) nt_sum_row<MI>(N, K, A + i * lda, lda, B, ldb, C + i * ldc, ldc);
+  for (; i < M; ++i) nt_sum_row<1>(N, K, A + i * lda, lda, B, ldb, C + i * ldc, ldc);
+}
+#else
+inline void product_nt_sum(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                           int64_t ldb, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float lanes[8] = {};
+      for (int64_t k = 0; k < K; k += 8)
+        for (int l = 0; l < 8; ++l) lanes[l] += A[i * lda + k + l] * B[j * ldb + k + l];
+      C[i * ldc + j] += ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    }
 }
 #endif
 
