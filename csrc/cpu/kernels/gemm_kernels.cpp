@@ -667,6 +667,10 @@ void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
   //    along k (transposed in registers), 2 for a gather; what is read in place costs nothing.
   //    Without packing in the model, 128x512x10 (X . W^T into 10 classes) went through C^T and
   //    spent 45% of its time transposing X: 35-41 us, 23 us now (1 thread).
+  //    A packed block of B larger than half of L2 costs 0.5 cycle per element more: its copy
+  //    streams out to L3 and back. Without that, 16384x64 . 64x3 (a coordinate MLP's last layer)
+  //    went through C^T, packing all of X^T into 1 MB blocks: 0.38-0.51 ms in a training step
+  //    against 0.20 ms reading X in place (2 threads).
   using Edges = KernelEdges<Kern>;
   const int64_t kblocks = ceil_div(g.K, blk.kc);
   const auto edge_round = [](int64_t x, int64_t tile, int64_t step) {
@@ -681,7 +685,9 @@ void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
     const bool direct_a = (a_ks == 1 || a_ls == 1) && ceil_div(n, NR) <= 4;  // as gemm_rect decides
     const bool direct_b = b_ls == 1 && m <= MR;
     const double pack_a = double(direct_a ? m % MR : m) * K * pack_cost(a_ls, a_ks) * double(ceil_div(n, blk.nc));
-    return compute + scalar + pack_a + double(direct_b ? n % NR : n) * K * pack_cost(b_ls, b_ks);
+    const bool big_b = double(min_i64(g.K, blk.kc)) * double(min_i64(n, blk.nc)) * double(sizeof(typename Kern::T)) >
+                       512.0 * 1024.0;
+    return compute + scalar + pack_a + double(direct_b ? n % NR : n) * K * (pack_cost(b_ls, b_ks) + (big_b ? 0.5 : 0.0));
   };
   const bool transpose = cost(g.N, g.M, g.ldb_col, g.ldb_row, g.lda_row, g.lda_col, g.ldc_row == 1) <
                          0.97 * cost(g.M, g.N, g.lda_row, g.lda_col, g.ldb_col, g.ldb_row, g.ldc_col == 1);
