@@ -134,6 +134,27 @@ def test_exact_gelu_and_its_gradient_in_float32_hold_in_both_tails(rng):
     assert np.isnan(got[3]) and np.isnan(got[4])  # -inf * Phi(-inf) = -inf * 0, as in torch
 
 
+def test_exact_gelu_blocks_near_and_far_give_the_bits_of_each_element_alone(rng):
+    # float32 GELU takes erfc's near form for blocks of 256 with every |x| <= 12.5 and the general
+    # form otherwise: an element's result must not depend on its neighbours, nor on the layout.
+    import ember.nn.functional as F
+    x = rng.uniform(-12.5, 12.5, 256 * 40).astype(np.float32)
+    x[256 * 3 + 7] = -14.0        # one block with a far-tail element
+    x[256 * 5 + 100] = np.nan     # one with a NaN
+    x[256 * 9 + 255] = 12.6       # one just past the near bound
+    whole = F.gelu(ember.from_numpy(x)).numpy()
+    alone = np.array([F.gelu(ember.from_numpy(x[i:i + 1])).numpy()[0] for i in range(0, x.size, 97)])
+    np.testing.assert_array_equal(whole[::97].view(np.uint32), alone.view(np.uint32))
+    strided = F.gelu(ember.from_numpy(np.repeat(x, 2)[::2].copy()).view(-1)).numpy()
+    np.testing.assert_array_equal(whole.view(np.uint32), strided.view(np.uint32))
+    pairs = ember.from_numpy(np.stack([x, x], 1))[:, 0]  # a stride-2 view
+    np.testing.assert_array_equal(whole.view(np.uint32), F.gelu(pairs).numpy().view(np.uint32))
+    x64 = x.astype(np.float64)
+    bulk = x64 >= -3  # below, x / sqrt(2)'s rounding sets the limit (the test above)
+    np.testing.assert_allclose(whole[bulk], x64[bulk] * _normal_cdf64(x64[bulk]), rtol=1e-6, atol=1e-30)
+    assert np.isnan(whole[256 * 5 + 100])
+
+
 def test_in_place_trig_beyond_the_fast_range_uses_the_original_values():
     x = np.array([1.0, 1e6, -3e7, 2.0, np.nan] * 100, dtype=np.float32)
     t = ember.from_numpy(x.copy())

@@ -414,9 +414,12 @@ inline float tanh_f32(float x) {
 // to evaluate and blend in. x^2 is split exactly into hi + lo so that exp(-x^2) keeps its accuracy
 // in the tail, and erfc(x) = 2 - erfc(-x) for x < 0. *gauss gets the exp(-x^2) it computes on the
 // way (|x| capped at 10.1), which GELU's gradient needs too.
+// kNear: the caller guarantees |x| <= 8.9 and no NaN (x^2 <= 80), and the far tail's selects are
+// left out: the same bits for such x, from about a sixth fewer operations.
+template <bool kNear = false>
 inline float erfc_gauss_f32(float x, float* gauss) {
   const float ax = x < 0.0f ? -x : x;
-  const float t = ax < 10.1f ? ax : 10.1f;  // erfc(10.1) underflows to 0 in float32
+  const float t = kNear || ax < 10.1f ? ax : 10.1f;  // erfc(10.1) underflows to 0 in float32
   const float hi = t * t;
 #if defined(__FMA__)
   const float lo = std::fma(t, t, -hi);  // t^2 - hi, exactly: one rounding, of an exact result
@@ -438,13 +441,20 @@ inline float erfc_gauss_f32(float x, float* gauss) {
   r = r * z - 5.6998592299351e-6f;
   // exp(-hi) from exp_f32_normal: past hi = 80 as exp(40 - hi) e^-40 (hi - 40 is exact there), so
   // that the tail, down to subnormal results, keeps exp_f32's accuracy without its clamps.
-  const bool far = hi > 80.0f;
-  const float g = exp_f32_normal(far ? 40.0f - hi : -hi) * (far ? 4.24835425529e-18f : 1.0f) * (1.0f - lo);
-  *gauss = g;
-  float y = g * r;
-  y = ax > 10.1f ? 0.0f : y;
-  y = x < 0.0f ? 2.0f - y : y;
-  return x != x ? x : y;
+  if constexpr (kNear) {
+    const float g = exp_f32_normal(-hi) * (1.0f - lo);
+    *gauss = g;
+    const float y = g * r;
+    return x < 0.0f ? 2.0f - y : y;
+  } else {
+    const bool far = hi > 80.0f;
+    const float g = exp_f32_normal(far ? 40.0f - hi : -hi) * (far ? 4.24835425529e-18f : 1.0f) * (1.0f - lo);
+    *gauss = g;
+    float y = g * r;
+    y = ax > 10.1f ? 0.0f : y;
+    y = x < 0.0f ? 2.0f - y : y;
+    return x != x ? x : y;
+  }
 }
 
 inline float erfc_f32(float x) {
