@@ -69,7 +69,8 @@ void backward_rows(const LinearBackwardRows& a) {
   // starts late leaves little behind); each chunk has its own dW partial (chunk 0 writes dw itself)
   // and column sums.
   const int64_t threads = std::max(1, get_num_threads());
-  const int64_t chunks = threads == 1 ? 1 : M >= 4 * threads * block ? 2 * threads : threads;
+  const int64_t chunks =
+      std::min<int64_t>(M, threads == 1 ? 1 : M >= 4 * threads * block ? 2 * threads : threads);  // none empty
   std::vector<T> dw_part(dw ? size_t((chunks - 1) * N * K) : 0);
   std::vector<double> db_part(db ? size_t(chunks * N) : 0);
   parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
