@@ -208,10 +208,10 @@ inline void kloop_6x16(int64_t kc, const double* __restrict& a, const double* __
 
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 // ---- SIMD micro-kernel: MR rows x NV vectors of accumulators ------------------------------
-// a: read as kA says (ARead; in place only with mr == MR); b: packed panel (b[p*ldb + j], ldb = BS), or B itself (ldb = its
-// row stride, whole NR-column panels only). AS and BS are the panel widths of the packing, MR and
-// NV * W by default; the edge kernels (KernelEdges below) cover fewer rows or one vector of
-// columns of the same panels.
+// a: read as kA says (ARead; in place only with mr == MR); b: packed panel (b[p*ldb + j],
+// ldb = BS), or B itself (ldb = its row stride, whole NR-column panels only). AS and BS are the
+// panel widths of the packing, MR and NV * W by default; the edge kernels (KernelEdges below)
+// cover fewer rows or one vector of columns of the same panels.
 template <class V, int MR_, int NV, int AS = MR_, int BS = NV * V::W>
 struct SimdKernel {
   using T = typename V::T;
@@ -666,7 +666,7 @@ void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
   //    the im2col forward of a 16 -> 32 stride-2 conv (32x144 . 144x256 per image): the scalar
   //    update took 20% of the profile against 44% for the micro-kernel's 144 k steps. At 1
   //    cycle the model sent that product through C^T once A^T could be read in place (1 thread:
-  //    2.12 -> 2.47 ms for the layer's forward);
+  //    2.12 -> 2.47 ms for the layer's forward). A transposed store of whole tiles would be cheaper;
   //  - packing, per element: ~0.35 cycle for lines adjacent in memory, 0.6 for lines contiguous
   //    along k (transposed in registers), 2 for a gather; what is read in place costs nothing.
   //    Without packing in the model, 128x512x10 (X . W^T into 10 classes) went through C^T and
@@ -689,9 +689,9 @@ void gemm_packed_typed(const GemmKernelArgs& args, const Blocking& blk) {
     const bool direct_a = (a_ks == 1 || a_ls == 1) && ceil_div(n, NR) <= 4;  // as gemm_rect decides
     const bool direct_b = b_ls == 1 && m <= MR;
     const double pack_a = double(direct_a ? m % MR : m) * K * pack_cost(a_ls, a_ks) * double(ceil_div(n, blk.nc));
-    const bool big_b = double(min_i64(g.K, blk.kc)) * double(min_i64(n, blk.nc)) * double(sizeof(typename Kern::T)) >
-                       512.0 * 1024.0;
-    return compute + scalar + pack_a + double(direct_b ? n % NR : n) * K * (pack_cost(b_ls, b_ks) + (big_b ? 0.5 : 0.0));
+    const double b_block_bytes = double(min_i64(g.K, blk.kc) * min_i64(n, blk.nc)) * double(sizeof(typename Kern::T));
+    const double pack_b = pack_cost(b_ls, b_ks) + (b_block_bytes > 512.0 * 1024.0 ? 0.5 : 0.0);
+    return compute + scalar + pack_a + double(direct_b ? n % NR : n) * K * pack_b;
   };
   const bool transpose = cost(g.N, g.M, g.ldb_col, g.ldb_row, g.lda_row, g.lda_col, g.ldc_row == 1) <
                          0.97 * cost(g.M, g.N, g.lda_row, g.lda_col, g.ldb_col, g.ldb_row, g.ldc_col == 1);
