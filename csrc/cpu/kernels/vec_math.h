@@ -209,9 +209,9 @@ inline double exp_store_sum_f32(const float* x, int64_t n, float m, float* y) {
   return exp_sum_lanes<true>(x, n, m, y);
 }
 
-// Max of x[0, n), n >= 1, or false when it is not finite (a NaN anywhere, +inf, or all -inf).
-inline bool finite_max_f32(const float* x, int64_t n, float& max) {
-  float m = -std::numeric_limits<float>::infinity();
+// The max of `start` and x[0, n) into max, two vector accumulators wide; false when x holds a NaN.
+inline bool max_no_nan_f32(const float* x, int64_t n, float start, float& max) {
+  float m = start;
   int64_t i = 0;
   if (n >= 32) {
     f32x16 a, b, v, w;
@@ -236,7 +236,6 @@ inline bool finite_max_f32(const float* x, int64_t n, float& max) {
     if (x[i] != x[i]) return false;
     m = x[i] > m ? x[i] : m;
   }
-  if (m == std::numeric_limits<float>::infinity() || m == -std::numeric_limits<float>::infinity()) return false;
   max = m;
   return true;
 }
@@ -250,49 +249,30 @@ inline bool finite_max_f32(const float* x, int64_t n, float& max) {
 // the max is not finite (a NaN, +inf, or every element -inf): callers then take their general
 // two-pass path.
 inline bool max_exp_sum_f32(const float* x, int64_t n, float& max, double& sum) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
   if (n <= 4096) {
     float m;
-    if (n == 0 || !finite_max_f32(x, n, m)) return false;
+    if (n == 0 || !max_no_nan_f32(x, n, -kInf, m) || m == kInf || m == -kInf) return false;
     max = m;
     sum = exp_sum_lanes<false>(x, n, m, nullptr, x + n);
     return true;
   }
   constexpr int64_t kBlk = 256;
-  float m = -std::numeric_limits<float>::infinity();
+  float m = -kInf;
   double s = 0;
   for (int64_t b = 0; b < n; b += kBlk) {
     const int64_t w = n - b < kBlk ? n - b : kBlk;
     const float* xb = x + b;
-    float bm = m;
-    int64_t i = 0;
-    if (w >= 16) {
-      f32x16 lm, v;
-      i32x16 nan = {};
-      std::memcpy(&lm, xb, sizeof lm);
-      for (i = 16; i + 16 <= w; i += 16) {
-        std::memcpy(&v, xb + i, sizeof v);
-        lm = v > lm ? v : lm;
-        nan |= v != v;
-      }
-      nan |= lm != lm;
-      for (int j = 0; j < 16; ++j) {
-        if (nan[j]) return false;
-        bm = lm[j] > bm ? lm[j] : bm;
-      }
-    }
-    for (; i < w; ++i) {
-      if (xb[i] != xb[i]) return false;
-      bm = xb[i] > bm ? xb[i] : bm;
-    }
-    if (bm == std::numeric_limits<float>::infinity()) return false;
-    if (bm == -std::numeric_limits<float>::infinity()) continue;  // the block adds nothing (yet)
+    float bm;
+    if (!max_no_nan_f32(xb, w, m, bm) || bm == kInf) return false;
+    if (bm == -kInf) continue;  // the block adds nothing (yet)
     if (bm > m) {
       s *= std::exp(double(m) - double(bm));  // 0 while m is -inf
       m = bm;
     }
     s += exp_sum_f32(xb, w, m);
   }
-  if (m == -std::numeric_limits<float>::infinity()) return false;
+  if (m == -kInf) return false;
   max = m;
   sum = s;
   return true;
