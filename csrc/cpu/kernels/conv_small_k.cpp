@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/workspace.h"
 #include "cpu/kernels/vec_lanes.h"
 #include "ops/conv.h"
 
@@ -98,13 +99,11 @@ void weight_grad(const Conv2dGeometry& g, const T* dy, const T* x, T* dw, T* db)
   // page faults small next to the work. The workers reach it through `xp`, not by name (their
   // thread_local would be their own). Every entry is written below, so neither is zeroed.
   const size_t need = size_t(g.N * g.C * g.H * Wp);
-  static thread_local std::unique_ptr<T[]> kept;
-  static thread_local size_t kept_size = 0;
+  static thread_local Workspace kept;
   std::unique_ptr<T[]> own;
   T* xp;
   if (need * sizeof(T) <= (size_t(4) << 20)) {
-    if (kept_size < need) kept.reset(new T[need]), kept_size = need;
-    xp = kept.get();
+    xp = kept.get<T>(int64_t(need));
   } else {
     own.reset(new T[need]);
     xp = own.get();
