@@ -218,25 +218,30 @@ def test_conv2d_im2col_rows_of_every_length_match_reference(dtype, stride, paddi
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("C,k,padding,dilation", [(1, 3, 1, 1), (3, 3, 1, 1), (2, 5, 2, 1), (1, 7, 0, 1),
-                                                  (3, 3, 2, 2), (1, 2, 0, 3)])
+                                                  (1, 5, 2, 1), (2, 3, 0, 1), (3, 3, 2, 2), (1, 2, 0, 3)])
 @pytest.mark.parametrize("width", [1, 12, 16, 28, 33, 70])
-def test_conv2d_weight_gradient_of_few_inputs_per_output_matches_reference(dtype, C, k, padding, dilation, width):
+def test_conv2d_of_few_inputs_per_output_matches_reference(dtype, C, k, padding, dilation, width):
     # Stride 1 with C * kH * kW <= 27 takes direct loops for dw and db (cpu/kernels/conv_small_k.cpp):
-    # output channels in blocks of four then one at a time (6 = 4 + 1 + 1), images four at a time
-    # (5 = 4 + 1), rows of 1 to 70 outputs in whole vectors and a masked last one.
+    # output channels in blocks of four then one at a time (10 = 2 x 4 + 1 + 1), images four at a
+    # time (5 = 4 + 1), rows of 1 to 70 outputs in whole vectors and a masked last one. From 18
+    # taps and 16 outputs a row the forward is direct too: blocks of output channels (8 + 1 + 1 on
+    # AVX-512), rows in pairs of vectors and a single one (33 = 16 + 16 + 1, 70 = 32 + 32 + 6), a
+    # row's last vector spilling into the next row or, at a plane's end, stored lane by lane.
     H = 4 + dilation * (k - 1)
     if width + 2 * padding < dilation * (k - 1) + 1:
         return
     x = RNG.standard_normal((5, C, H, width))
-    w = RNG.standard_normal((6, C, k, k))
-    b = RNG.standard_normal(6)
+    w = RNG.standard_normal((10, C, k, k))
+    b = RNG.standard_normal(10)
     ref = ref_conv2d(x, w, b, (1, 1), (padding,) * 4, (dilation, dilation))
     g = RNG.standard_normal(ref.shape)
     xe = ember.tensor(x.astype(dtype))
     we, be = (ember.tensor(a.astype(dtype), requires_grad=True) for a in (w, b))
-    F.conv2d(xe, we, be, 1, padding, dilation).backward(ember.tensor(g.astype(dtype)))
+    y = F.conv2d(xe, we, be, 1, padding, dilation)
+    y.backward(ember.tensor(g.astype(dtype)))
     _, dw = ref_conv2d_all_grads(x, w, g, 1, padding, dilation)
     tol = dict(atol=1e-4 * np.sqrt(g.size), rtol=1e-4) if dtype == "float32" else dict(atol=1e-10, rtol=1e-10)
+    close(y, ref, **(dict(atol=1e-5 * C * k * k, rtol=1e-4) if dtype == "float32" else {}))
     close(we.grad, dw, **tol)
     close(be.grad, g.sum((0, 2, 3)), **tol)
 

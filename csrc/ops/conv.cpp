@@ -14,6 +14,7 @@ DEFINE_DISPATCH(conv2d_backward_weight_stub);
 DEFINE_DISPATCH(conv2d_depthwise_forward_stub);
 DEFINE_DISPATCH(conv2d_depthwise_backward_input_stub);
 DEFINE_DISPATCH(conv2d_depthwise_backward_weight_stub);
+DEFINE_DISPATCH(conv2d_small_k_forward_stub);
 DEFINE_DISPATCH(conv2d_small_k_backward_weight_stub);
 DEFINE_DISPATCH(conv2d_reference_stub);
 DEFINE_DISPATCH(conv_im2col_stub);

@@ -76,8 +76,10 @@ DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_backward_weight_stub);
 DECLARE_DISPATCH(conv2d_forward_fn, conv2d_depthwise_forward_stub);
 DECLARE_DISPATCH(conv2d_backward_input_fn, conv2d_depthwise_backward_input_stub);
 DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_depthwise_backward_weight_stub);
-// Direct loops for the weight gradient of stride-1, ungrouped convolutions with few inputs per
-// output (small_k_weight_grad_suits), where the im2col GEMM has too few columns to run well.
+// Direct loops for the forward and the weight gradient of stride-1, ungrouped convolutions with
+// few inputs per output (cpu/conv.cpp's small_k_suits), where the im2col GEMMs have too few
+// columns or rows to run well (cpu/kernels/conv_small_k.cpp).
+DECLARE_DISPATCH(conv2d_forward_fn, conv2d_small_k_forward_stub);
 DECLARE_DISPATCH(conv2d_backward_weight_fn, conv2d_small_k_backward_weight_stub);
 // im2col / col2im of one image (cpu/kernels/im2col.cpp), float32 or float64: col (C*kH*kW x
 // oH*oW) from x (C, H, W), and dx (C, H, W) overwritten with the sums of col's entries over the
