@@ -34,16 +34,24 @@ inline void unrolled(std::integer_sequence<int, i...>, F f) {
   (f(std::integral_constant<int, i>{}), ...);
 }
 
+// Bytes of one vector register: 64 (zmm), 32 (ymm) or 16 (xmm).
+#if defined(CPU_CAPABILITY_AVX512)
+constexpr size_t kRegisterBytes = 64;
+#elif defined(CPU_CAPABILITY_AVX2)
+constexpr size_t kRegisterBytes = 32;
+#else
+constexpr size_t kRegisterBytes = 16;
+#endif
+
 // Keeps a loaded vector in a register. Without it GCC folds the load into each multiply-add that
 // uses it (one load per use): the weight gradient's inner loop then issued 14 loads for 12
 // multiply-adds and ran at half speed (3 -> 16 channels at 32x32, 1 thread: 1.27 -> 0.67 ms).
 // By value: a reference would make the caller's array addressable and push it to the stack.
+// Vectors wider than a register (Lanes64 on AVX2 and SSE2) pass through as they are.
 template <typename V>
 inline V in_register(V v) {
-#if defined(CPU_CAPABILITY_AVX512)
-  asm("" : "+v"(v));
-#endif
-  return v;  // elsewhere two or four registers per vector: no constraint names them
+  if constexpr (sizeof(V) <= kRegisterBytes) asm("" : "+v"(v));
+  return v;
 }
 
 // dst[0, Wp) = zeros, the W elements of src at [padL, padL + W), zeros.
@@ -55,14 +63,27 @@ inline void pad_row(T* dst, const T* src, int64_t W, int64_t padL, int64_t Wp) {
 }
 
 // ---- forward -------------------------------------------------------------------------------------
-// Output channels per register block, and vectors of an output row per block: 8 x 2 zmm
-// accumulators on AVX-512; fewer where a 64-byte vector takes two (AVX2) or four registers.
+// One register of T: the forward's vectors. (Lanes64's 64 bytes on AVX2 made GCC build every
+// broadcast weight through the stack: 30x slower than im2col there.)
+template <typename T>
+struct RegLanes {
+  static constexpr int L = int(kRegisterBytes / sizeof(T));
+  typedef T V __attribute__((vector_size(kRegisterBytes)));
+  static V load(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+};
+
+// Output channels per register block, and vectors of an output row per block: 8 x 2 accumulators
+// on AVX-512 (32 registers), 4 x 2 on AVX2 and 2 x 2 on SSE2 (16).
 #if defined(CPU_CAPABILITY_AVX512)
 constexpr int kFwdOB = 8, kFwdNV = 2;
 #elif defined(CPU_CAPABILITY_AVX2)
-constexpr int kFwdOB = 2, kFwdNV = 2;
+constexpr int kFwdOB = 4, kFwdNV = 2;
 #else
-constexpr int kFwdOB = 2, kFwdNV = 1;
+constexpr int kFwdOB = 2, kFwdNV = 2;
 #endif
 
 // Row oh, outputs [ow0, ow0 + NV * L) (those below oW kept) of output channels o0 .. o0 + OB - 1
@@ -73,8 +94,8 @@ constexpr int kFwdOB = 2, kFwdNV = 1;
 template <typename T, int OB, int NV>
 __attribute__((noinline)) void forward_tile(const Conv2dGeometry& g, const T* xp, int64_t Hp, int64_t Wp,
                                             const T* w, const T* bias, int64_t o0, int64_t oh, int64_t ow0, T* y) {
-  using V = typename Lanes64<T>::V;
-  constexpr int L = Lanes64<T>::L;
+  using V = typename RegLanes<T>::V;
+  constexpr int L = RegLanes<T>::L;
   const int64_t K = g.C * g.kH * g.kW, oHW = g.oH * g.oW;
   V acc[OB * NV];
   unrolled(std::make_integer_sequence<int, OB * NV>{}, [&](auto j) { acc[j] = V{} + (bias ? bias[o0 + j / NV] : T(0)); });
@@ -86,7 +107,7 @@ __attribute__((noinline)) void forward_tile(const Conv2dGeometry& g, const T* xp
       for (int64_t kw = 0; kw < g.kW; ++kw) {
         V xv[NV];
         unrolled(std::make_integer_sequence<int, NV>{}, [&](auto v) {
-          xv[v] = in_register(Lanes64<T>::load(xr + kw * g.dilW + v * L));
+          xv[v] = in_register(RegLanes<T>::load(xr + kw * g.dilW + v * L));
         });
         unrolled(std::make_integer_sequence<int, OB * NV>{}, [&](auto j) { acc[j] += xv[j % NV] * wt[(j / NV) * K + kw]; });
       }
@@ -98,14 +119,14 @@ __attribute__((noinline)) void forward_tile(const Conv2dGeometry& g, const T* xp
     if (at + L <= oHW && (ow0 + (j % NV + 1) * L <= g.oW || oh + 1 < g.oH))
       std::memcpy(dst, &v, sizeof(V));
     else
-      Lanes64<T>::store_n(dst, v, std::min<int64_t>(L, g.oW - (ow0 + (j % NV) * L)));
+      for (int64_t l = 0, n = std::min<int64_t>(L, g.oW - (ow0 + (j % NV) * L)); l < n; ++l) dst[l] = v[l];
   });
 }
 
 template <typename T, int OB>
 void forward_rows(const Conv2dGeometry& g, const T* xp, int64_t Hp, int64_t Wp, const T* w, const T* bias, int64_t o0,
                   T* y) {
-  constexpr int L = Lanes64<T>::L;
+  constexpr int L = RegLanes<T>::L;
   const int64_t vectors = (g.oW + L - 1) / L;
   for (int64_t oh = 0; oh < g.oH; ++oh) {
     int64_t v = 0;
@@ -118,7 +139,7 @@ thread_local Workspace tl_padded;  // a worker's padded image (forward)
 
 template <typename T>
 void forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
-  constexpr int L = Lanes64<T>::L;
+  constexpr int L = RegLanes<T>::L;
   const int64_t oWp = (g.oW + L - 1) / L * L;
   const int64_t Hp = std::max(g.padT + g.H, g.oH + (g.kH - 1) * g.dilH);
   const int64_t Wp = std::max(g.padL + g.W, oWp + (g.kW - 1) * g.dilW);
