@@ -47,7 +47,6 @@ constexpr size_t kRegisterBytes = 16;
 // uses it (one load per use): the weight gradient's inner loop then issued 14 loads for 12
 // multiply-adds and ran at half speed (3 -> 16 channels at 32x32, 1 thread: 1.27 -> 0.67 ms).
 // By value: a reference would make the caller's array addressable and push it to the stack.
-// Vectors wider than a register (Lanes64 on AVX2 and SSE2) pass through as they are.
 template <typename V>
 inline V in_register(V v) {
   if constexpr (sizeof(V) <= kRegisterBytes) asm("" : "+v"(v));
@@ -62,13 +61,14 @@ inline void pad_row(T* dst, const T* src, int64_t W, int64_t padL, int64_t Wp) {
   std::fill(dst + padL + W, dst + Wp, T(0));
 }
 
-// ---- forward -------------------------------------------------------------------------------------
-// One register of T: the forward's vectors. (Lanes64's 64 bytes on AVX2 made GCC build every
-// broadcast weight through the stack: 30x slower than im2col there.)
+// One register of T (and of its index type): the vectors of both passes. With 64-byte vectors on
+// AVX2 (two registers each) GCC built every broadcast weight of the forward through the stack and
+// spilled the weight gradient's accumulators: 30x and 4x slower than im2col there.
 template <typename T>
 struct RegLanes {
   static constexpr int L = int(kRegisterBytes / sizeof(T));
   typedef T V __attribute__((vector_size(kRegisterBytes)));
+  typedef index_of_t<T> I __attribute__((vector_size(kRegisterBytes)));
   static V load(const T* p) {
     V v;
     std::memcpy(&v, p, sizeof v);
@@ -76,6 +76,7 @@ struct RegLanes {
   }
 };
 
+// ---- forward -------------------------------------------------------------------------------------
 // Output channels per register block, and vectors of an output row per block: 8 x 2 accumulators
 // on AVX-512 (32 registers), 4 x 2 on AVX2 and 2 x 2 on SSE2 (16).
 #if defined(CPU_CAPABILITY_AVX512)
@@ -182,22 +183,22 @@ void forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* 
 template <typename T, int OB, int KW>
 __attribute__((noinline)) void tap_sums(const Conv2dGeometry& g, const T* dy, const T* xp, int64_t Wp, int64_t o0,
                                         int64_t c, int64_t kh, int64_t n0, int64_t n1, T* tail,
-                                        typename Lanes64<T>::V* sums) {
-  using V = typename Lanes64<T>::V;
-  constexpr int L = Lanes64<T>::L;
+                                        typename RegLanes<T>::V* sums) {
+  using V = typename RegLanes<T>::V;
+  constexpr int L = RegLanes<T>::L;
   const int64_t oHW = g.oH * g.oW, whole = g.oW / L * L, oWp = (g.oW + L - 1) / L * L, dil = g.dilW;
   V acc[OB * KW];
   unrolled(std::make_integer_sequence<int, OB * KW>{}, [&](auto j) { acc[j] = sums[j]; });
   // A row's last, partial vector: a whole load with the lanes past the row zeroed (a copy into a
   // zeroed buffer stalled every row on a store-forwarding miss), or that copy at dy's very end.
   const T* dy_end = dy + g.N * g.O * oHW;
-  typename Lanes64<T>::I keep;
+  typename RegLanes<T>::I keep;
   for (int l = 0; l < L; ++l) keep[l] = l < g.oW - whole ? -1 : 0;
   const auto row_vector = [&](const T* d, int64_t ow) {
-    if (ow < whole) return Lanes64<T>::load(d + ow);
-    if (d + ow + L <= dy_end) return keep ? Lanes64<T>::load(d + ow) : V{};
+    if (ow < whole) return RegLanes<T>::load(d + ow);
+    if (d + ow + L <= dy_end) return keep ? RegLanes<T>::load(d + ow) : V{};
     for (int64_t i = 0; i < g.oW - ow; ++i) tail[i] = d[ow + i];
-    return Lanes64<T>::load(tail);
+    return RegLanes<T>::load(tail);
   };
   for (int64_t n = n0; n < n1; ++n) {
     const T* dyp = dy + (n * g.O + o0) * oHW;
@@ -209,7 +210,7 @@ __attribute__((noinline)) void tap_sums(const Conv2dGeometry& g, const T* dy, co
       const T* xr = xpl + ih * Wp;   // output ow, tap kw reads xr[ow + kw * dilW]
       for (int64_t ow = 0; ow < oWp; ow += L) {
         V xv[KW], dv[OB];
-        unrolled(std::make_integer_sequence<int, KW>{}, [&](auto k) { xv[k] = Lanes64<T>::load(xr + ow + k * dil); });
+        unrolled(std::make_integer_sequence<int, KW>{}, [&](auto k) { xv[k] = RegLanes<T>::load(xr + ow + k * dil); });
         unrolled(std::make_integer_sequence<int, OB>{}, [&](auto b) { dv[b] = row_vector(d + b * oHW, ow); });
         unrolled(std::make_integer_sequence<int, OB>{}, [&](auto b) { dv[b] = in_register(dv[b]); });
         unrolled(std::make_integer_sequence<int, KW>{}, [&](auto k) { xv[k] = in_register(xv[k]); });
@@ -220,12 +221,18 @@ __attribute__((noinline)) void tap_sums(const Conv2dGeometry& g, const T* dy, co
   unrolled(std::make_integer_sequence<int, OB * KW>{}, [&](auto j) { sums[j] = acc[j]; });
 }
 
-constexpr int kOB = 4;  // output channels per register block
+// Output channels per register block: 4 x KW accumulators (up to 24 of AVX-512's 32 registers),
+// 2 x KW where there are 16.
+#if defined(CPU_CAPABILITY_AVX512)
+constexpr int kOB = 4;
+#else
+constexpr int kOB = 2;
+#endif
 
 // tap_sums with KW = kW (at most kMaxKW) and OB = kOB, or 1 for the channels past the last block.
 template <typename T, int KW>
 void tap_sums_any(int64_t kW, int ob, const Conv2dGeometry& g, const T* dy, const T* xp, int64_t Wp, int64_t o0,
-                  int64_t c, int64_t kh, int64_t n0, int64_t n1, T* tail, typename Lanes64<T>::V* sums) {
+                  int64_t c, int64_t kh, int64_t n0, int64_t n1, T* tail, typename RegLanes<T>::V* sums) {
   if constexpr (KW > 1)
     if (kW < KW) return tap_sums_any<T, KW - 1>(kW, ob, g, dy, xp, Wp, o0, c, kh, n0, n1, tail, sums);
   if (ob == kOB) return tap_sums<T, kOB, KW>(g, dy, xp, Wp, o0, c, kh, n0, n1, tail, sums);
@@ -234,7 +241,7 @@ void tap_sums_any(int64_t kW, int ob, const Conv2dGeometry& g, const T* dy, cons
 
 template <typename T>
 void weight_grad(const Conv2dGeometry& g, const T* dy, const T* x, T* dw, T* db) {
-  constexpr int L = Lanes64<T>::L;
+  constexpr int L = RegLanes<T>::L;
   const int64_t oWp = (g.oW + L - 1) / L * L;
   // x padded: row ih of plane (n, c) at xp[((n * C + c) * H + ih) * Wp + pL + w], zeros around,
   // wide enough for the last vector of outputs at the last tap.
@@ -264,7 +271,7 @@ void weight_grad(const Conv2dGeometry& g, const T* dy, const T* x, T* dw, T* db)
   constexpr int64_t kImages = 4;
   const int64_t passes = g.C * g.kH;
   parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
-    using V = typename Lanes64<T>::V;
+    using V = typename RegLanes<T>::V;
     T tail[L] = {};  // the last partial vector of a dy row, zero-padded
     std::vector<V> part(size_t(passes * kOB * kMaxKW));
     for (int64_t blk = b0; blk < b1; ++blk) {
