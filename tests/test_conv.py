@@ -222,8 +222,8 @@ def test_conv2d_im2col_rows_of_every_length_match_reference(dtype, stride, paddi
 @pytest.mark.parametrize("width", [1, 12, 16, 28, 33, 70])
 def test_conv2d_of_few_inputs_per_output_matches_reference(dtype, C, k, padding, dilation, width):
     # Stride 1 with C * kH * kW <= 27 takes direct loops for dw and db (cpu/kernels/conv_small_k.cpp):
-    # output channels in blocks of four then one at a time (10 = 2 x 4 + 1 + 1), images four at a
-    # time (5 = 4 + 1), rows of 1 to 70 outputs in whole vectors and a masked last one. From 18
+    # output channels in blocks (of 4 on AVX-512: 10 = 2 x 4 + 1 + 1; of 2 elsewhere), images four
+    # at a time (5 = 4 + 1), rows of 1 to 70 outputs in whole vectors and a masked last one. From 18
     # taps and 16 outputs a row the forward is direct too: blocks of output channels (8 + 1 + 1 on
     # AVX-512), rows in pairs of vectors and a single one (33 = 16 + 16 + 1, 70 = 32 + 32 + 6), a
     # row's last vector spilling into the next row or, at a plane's end, stored lane by lane.

@@ -427,9 +427,10 @@ def test_avg_pool2d_large_windows_wide_rows(k, s, p, cip):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hw", [(6, 70), (5, 35), (4, 64), (3, 2)])
 def test_max_pool2d_2x2_wide_rows_ties_and_nan(hw, dtype):
-    # The 2x2 stride-2 fast path takes sixteen (AVX-512) or eight (AVX2) outputs at a time: rows
-    # of 35 outputs (whole groups and a tail), 17 (an odd input width: the last column is in no
-    # window), 32 and 1.
+    # The 2x2 stride-2 fast path takes sixteen (AVX-512) or eight (AVX2) float outputs at a time:
+    # rows of 35 outputs (whole groups and a tail), 17 (an odd input width: the last column is in
+    # no window), 32 and 1. float64 (and the portable build) take the general row passes, except
+    # for float64 indices on the portable build; values alone (inference) and with indices.
     rng = np.random.default_rng(hw[1])
     x = rng.integers(0, 3, (2, 3) + hw).astype(dtype)
     x[0, 0][rng.random(hw) < 0.2] = np.nan
@@ -439,6 +440,7 @@ def test_max_pool2d_2x2_wide_rows_ties_and_nan(hw, dtype):
     y, idx = F.max_pool2d(xe, 2, 2, return_indices=True)
     ry, ridx = np_max_pool_first(x, 2, 2, 0, 1, False)
     np.testing.assert_array_equal(y.numpy(), ry)
+    np.testing.assert_array_equal(F.max_pool2d(xe, 2, 2).numpy(), ry)
     np.testing.assert_array_equal(idx.numpy(), ridx)
     # A non-contiguous view of the same values gives the same result.
     xt = ember.from_numpy(np.ascontiguousarray(x.transpose(0, 1, 3, 2))).transpose(2, 3)

@@ -6,8 +6,8 @@
 //    vector of a zero-padded copy of the image feeds every channel of the block, each weight
 //    (broadcast) every vector;
 //  - weight gradient: the gradient of output channel o is a set of dot products of dy's rows with
-//    shifted rows of a padded copy of x, in vector lanes along the row, four output channels at a
-//    time sharing each vector of x; the bias gradient is summed while the same dy planes are in
+//    shifted rows of a padded copy of x, in vector lanes along the row, a few output channels at
+//    a time sharing each vector of x; the bias gradient is summed while the same dy planes are in
 //    cache.
 // Compiled once per instruction set; float32 and float64.
 #include <algorithm>
@@ -34,22 +34,14 @@ inline void unrolled(std::integer_sequence<int, i...>, F f) {
   (f(std::integral_constant<int, i>{}), ...);
 }
 
-// Bytes of one vector register: 64 (zmm), 32 (ymm) or 16 (xmm).
-#if defined(CPU_CAPABILITY_AVX512)
-constexpr size_t kRegisterBytes = 64;
-#elif defined(CPU_CAPABILITY_AVX2)
-constexpr size_t kRegisterBytes = 32;
-#else
-constexpr size_t kRegisterBytes = 16;
-#endif
-
 // Keeps a loaded vector in a register. Without it GCC folds the load into each multiply-add that
 // uses it (one load per use): the weight gradient's inner loop then issued 14 loads for 12
 // multiply-adds and ran at half speed (3 -> 16 channels at 32x32, 1 thread: 1.27 -> 0.67 ms).
 // By value: a reference would make the caller's array addressable and push it to the stack.
 template <typename V>
 inline V in_register(V v) {
-  if constexpr (sizeof(V) <= kRegisterBytes) asm("" : "+v"(v));
+  static_assert(sizeof(V) == kRegisterBytes, "one register");
+  asm("" : "+v"(v));
   return v;
 }
 
@@ -60,21 +52,6 @@ inline void pad_row(T* dst, const T* src, int64_t W, int64_t padL, int64_t Wp) {
   std::copy(src, src + W, dst + padL);
   std::fill(dst + padL + W, dst + Wp, T(0));
 }
-
-// One register of T (and of its index type): the vectors of both passes. With 64-byte vectors on
-// AVX2 (two registers each) GCC built every broadcast weight of the forward through the stack and
-// spilled the weight gradient's accumulators: 30x and 4x slower than im2col there.
-template <typename T>
-struct RegLanes {
-  static constexpr int L = int(kRegisterBytes / sizeof(T));
-  typedef T V __attribute__((vector_size(kRegisterBytes)));
-  typedef index_of_t<T> I __attribute__((vector_size(kRegisterBytes)));
-  static V load(const T* p) {
-    V v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
-};
 
 // ---- forward -------------------------------------------------------------------------------------
 // Output channels per register block, and vectors of an output row per block: 8 x 2 accumulators

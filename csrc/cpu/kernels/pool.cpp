@@ -92,7 +92,7 @@ inline auto max_takes(X v, X best, J i, J bi) {
 // loads included.
 template <typename T>
 struct PoolRow {
-  static constexpr int L = Lanes64<T>::L;
+  static constexpr int L = RegLanes<T>::L;
   int64_t lead, len, oWp;
   PoolRow(int64_t pad, int64_t W, int64_t oW, int64_t k, int64_t s, int64_t d) {
     lead = pad;
@@ -114,7 +114,7 @@ struct PoolRow {
 template <typename T>
 void max_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __restrict xp, T* __restrict yp,
                     int64_t* __restrict ip, T* const bufs[2], index_of_t<T>* const idx_bufs[2]) {
-  using Lanes = Lanes64<T>;
+  using Lanes = RegLanes<T>;
   using V = typename Lanes::V;
   using I = typename Lanes::I;
   using Idx = index_of_t<T>;
@@ -441,6 +441,21 @@ bool max_unpool_2x2_plane(const Pool2dParams& p, const T* __restrict gp, const i
   return ok;
 }
 
+// Whether a plain 2x2 max pool takes max_pool_2x2_plane rather than max_pool_plane's row passes
+// (same values and indices). The former has vector code for float on AVX2 and AVX-512 only; its
+// scalar loop is slower than the row passes, except for float64 indices on SSE2 (no 64-bit
+// compares there). 1 thread, 64x64x56x56, 2x2 loop -> row passes: float64 on AVX-512 43 -> 6.4 ms
+// (9.5 with indices), float on SSE2 44 -> 4.8 ms (7.1); float64 with indices on SSE2 44 -> 67 ms.
+template <typename T>
+bool use_2x2_loop(bool indices) {
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+  (void)indices;
+  return std::is_same_v<T, float>;
+#else
+  return indices && sizeof(T) == 8;
+#endif
+}
+
 inline bool is_plain_2x2_max(PoolKind kind, const Pool2dParams& p) {
   return kind == PoolKind::Max && p.kH == 2 && p.kW == 2 && p.sH == 2 && p.sW == 2 && p.pH == 0 && p.pW == 0 &&
          p.dH == 1 && p.dW == 1 && 2 * p.oH <= p.H && 2 * p.oW <= p.W;
@@ -499,7 +514,7 @@ struct AvgCols {
 template <typename T>
 void avg_pool_plane(const Pool2dParams& p, const PoolRow<T>& row, const T* __restrict xp, T* __restrict yp,
                     T* const bufs[2], AvgCols<T>& cols) {
-  using Lanes = Lanes64<T>;
+  using Lanes = RegLanes<T>;
   using V = typename Lanes::V;
   constexpr int L = Lanes::L;
   const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW;
@@ -553,7 +568,7 @@ struct AvgRing {
   int64_t row_len, gs_lead;
   std::vector<T> rows, gs;
   AvgRing(const Pool2dParams& p, const PoolRow<T>& row, int64_t ring_rows) {
-    constexpr int L = Lanes64<T>::L;
+    constexpr int L = RegLanes<T>::L;
     row_len = (std::max(row.len, row.lead + p.W) + 2 * L - 1) / (2 * L) * (2 * L);
     gs_lead = p.kW;
     rows.resize(size_t(ring_rows * row_len));
@@ -564,7 +579,7 @@ struct AvgRing {
 template <typename T>
 void avg_unpool_plane(const Pool2dParams& p, const PoolRow<T>& row, const std::vector<int64_t>& cover,
                       const T* __restrict gp, T* __restrict xp, AvgRing<T>& ring, AvgCols<T>& cols) {
-  using Lanes = Lanes64<T>;
+  using Lanes = RegLanes<T>;
   using V = typename Lanes::V;
   constexpr int L = Lanes::L;
   const int64_t W = p.W, oW = p.oW, kW = p.kW, sW = p.sW, len = ring.row_len;
@@ -659,7 +674,7 @@ void pool_forward(PoolKind kind, const Pool2dParams& p, const T* x, T* y, int64_
       const T* xp = x + pl * HW;
       T* yp = y + pl * oHW;
       int64_t* ip = indices ? indices + pl * oHW : nullptr;
-      if (is_plain_2x2_max(kind, p)) {
+      if (is_plain_2x2_max(kind, p) && (use_2x2_loop<T>(ip != nullptr) || !max_rows)) {
         max_pool_2x2_plane(p, xp, yp, ip);
         continue;
       }

@@ -18,12 +18,23 @@
 // AVX-512 body for the portable path).
 #pragma once
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 
 namespace ember {
 namespace CPU_CAPABILITY {
+
+// Bytes of one vector register of the instruction set this copy is compiled for.
+#if defined(CPU_CAPABILITY_AVX512)
+constexpr size_t kRegisterBytes = 64;
+#elif defined(CPU_CAPABILITY_AVX2)
+constexpr size_t kRegisterBytes = 32;
+#else
+constexpr size_t kRegisterBytes = 16;
+#endif
+
 namespace vec_math {
 
 inline int32_t bits_of(float x) {
@@ -89,18 +100,24 @@ inline float exp_f32_normal(float x) {
   return float_of(int32_t(uint32_t(bits_of(y)) + (uint32_t(int32_t(n)) << 23)));
 }
 
-// 16 floats in one GCC/Clang vector: one zmm on AVX-512, two ymm on AVX2, four xmm on SSE2.
-typedef float f32x16 __attribute__((vector_size(64)));
-typedef int32_t i32x16 __attribute__((vector_size(64)));
-typedef uint32_t u32x16 __attribute__((vector_size(64)));
+// One register of float lanes, and of int32 / uint32 ones: a zmm (16 lanes) on AVX-512, a ymm (8)
+// on AVX2, an xmm (4) on SSE2. (Vectors of a fixed 16 floats were two or four registers off
+// AVX-512; GCC then spilled the exponential's temporaries at every step, and AVX2's softmax,
+// log_softmax and cross-entropy forward ran at 6-7% of the copy bandwidth, AVX-512's at 54-73%.)
+constexpr int kLanes = int(kRegisterBytes / sizeof(float));
+typedef float f32xR __attribute__((vector_size(kRegisterBytes)));
+typedef int32_t i32xR __attribute__((vector_size(kRegisterBytes)));
+typedef uint32_t u32xR __attribute__((vector_size(kRegisterBytes)));
+typedef double f64xR __attribute__((vector_size(kRegisterBytes)));
+typedef float f32xH __attribute__((vector_size(kRegisterBytes / 2)));  // half a register of floats
 
 // exp_f32_normal lane by lane (the same operations, so the same bits).
-inline f32x16 exp_f32_normal(f32x16 x) {
-  f32x16 n;
-  f32x16 y = exp_remainder(x, n);
-  u32x16 bits;
+inline f32xR exp_f32_normal(f32xR x) {
+  f32xR n;
+  f32xR y = exp_remainder(x, n);
+  u32xR bits;
   std::memcpy(&bits, &y, sizeof bits);
-  bits += __builtin_convertvector(__builtin_convertvector(n, i32x16), u32x16) << 23;
+  bits += __builtin_convertvector(__builtin_convertvector(n, i32xR), u32xR) << 23;
   std::memcpy(&y, &bits, sizeof y);
   return y;
 }
@@ -125,41 +142,39 @@ inline void exp_f32_array(const float* x, float* y, int64_t n) {
 // Σ exp(x[i] - m) over a contiguous array, for a finite m at least every x[i] (a row max: the
 // shift of logsumexp, softmax and cross-entropy). Every term is then at most 1 and the largest is
 // 1, so a term below exp(kExpNormalLo) (< 1e-37) changes nothing and counts as 0; the rest take
-// exp_f32_normal, 16 lanes at a time, summed in float lanes over blocks of 256 elements (16 terms
-// per lane) that are flushed into double lanes; a last partial vector is the array's last 16
-// elements with the lanes already counted masked off. (A NaN in x would count as 0: NaN rows have
-// a NaN max, which callers handle before they get here.) With `next`, the pass also prefetches
-// next[0, n) into L1, one cache line per vector: a caller going through rows of a matrix gives the
-// next row, which then streams in while this one computes.
+// exp_f32_normal, a register of lanes at a time, summed in float lanes over blocks of 16 vectors
+// (16 terms per lane) that are flushed into double lanes; a last partial vector
+// is the array's last kLanes elements with the lanes already counted masked off. (A NaN in x would
+// count as 0: NaN rows have a NaN max, which callers handle before they get here.) With `next`,
+// the pass also prefetches next[0, n) into L1, a vector's worth at a time: a caller going through
+// rows of a matrix gives the next row, which then streams in while this one computes.
 // kStore: also store each exp(x[i] - m) in y (y == x allowed) as exp_f32 gives it: the lanes below
 // the normal range (rare: a row spanning more than e^86) are redone with exp_f32 after the pass
 // and counted in the sum as stored (softmax: one pass instead of a subtract, a range check, the
 // exponentials and a sum over a block buffer).
-typedef double f64x8 __attribute__((vector_size(64)));
-typedef float f32x8 __attribute__((vector_size(32)));
 template <bool kStore>
 inline double exp_sum_lanes(const float* x, int64_t n, float m, float* y, const float* next = nullptr) {
-  constexpr int64_t kBlk = 256;
-  const int64_t whole = n / 16 * 16;
-  f64x8 acc[2] = {};
-  i32x16 any_low = {};
-  const auto flush = [&acc](const f32x16& lane) {
-    f32x8 half[2];
+  constexpr int64_t L = kLanes, kBlk = 16 * L;
+  const int64_t whole = n / L * L;
+  f64xR acc[2] = {};
+  i32xR any_low = {};
+  const auto flush = [&acc](const f32xR& lane) {
+    f32xH half[2];
     std::memcpy(half, &lane, sizeof half);
-    acc[0] += __builtin_convertvector(half[0], f64x8);
-    acc[1] += __builtin_convertvector(half[1], f64x8);
+    acc[0] += __builtin_convertvector(half[0], f64xR);
+    acc[1] += __builtin_convertvector(half[1], f64xR);
   };
   int64_t i = 0;
   while (i < whole) {
     const int64_t end = whole - i < kBlk ? whole : i + kBlk;
-    f32x16 lane = {};
-    for (; i < end; i += 16) {
-      if (next) __builtin_prefetch(next + i, 0, 3);
-      f32x16 d;
+    f32xR lane = {};
+    for (; i < end; i += L) {
+      if (next && (L >= 16 || i % 16 == 0)) __builtin_prefetch(next + i, 0, 3);  // a 64-byte line
+      f32xR d;
       std::memcpy(&d, x + i, sizeof d);
       d -= m;
-      const i32x16 low = d < kExpNormalLo;
-      const f32x16 e = low ? f32x16{} : exp_f32_normal(low ? kExpNormalLo : d);
+      const i32xR low = d < kExpNormalLo;
+      const f32xR e = low ? f32xR{} : exp_f32_normal(low ? kExpNormalLo : d);
       if (kStore) {
         any_low |= low;
         std::memcpy(y + i, &e, sizeof e);
@@ -169,33 +184,34 @@ inline double exp_sum_lanes(const float* x, int64_t n, float m, float* y, const 
     flush(lane);
   }
   double total = 0;
-  if (whole < n && n >= 16) {  // x[n - 16, n), its first 16 - (n - whole) lanes counted already
-    const int64_t base = n - 16, done = 16 - (n - whole);
+  if (whole < n && n >= L) {  // x[n - L, n), its first L - (n - whole) lanes counted already
+    const int64_t base = n - L, done = L - (n - whole);
     if (next) __builtin_prefetch(next + base, 0, 3);
-    const i32x16 lane_index = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    const i32x16 counted = lane_index < int32_t(done);
-    f32x16 d;
+    i32xR lane_index;
+    for (int j = 0; j < L; ++j) lane_index[j] = j;
+    const i32xR counted = lane_index < int32_t(done);
+    f32xR d;
     std::memcpy(&d, x + base, sizeof d);
     d -= m;
-    const i32x16 low = d < kExpNormalLo;
-    const f32x16 e = (low | counted) ? f32x16{} : exp_f32_normal(low ? kExpNormalLo : d);
+    const i32xR low = d < kExpNormalLo;
+    const f32xR e = (low | counted) ? f32xR{} : exp_f32_normal(low ? kExpNormalLo : d);
     if (kStore) {
       any_low |= low;
-      for (int j = int(done); j < 16; ++j) y[base + j] = e[j];
+      for (int64_t j = done; j < L; ++j) y[base + j] = e[j];
     }
     flush(e);
     i = n;
   }
-  for (; i < n; ++i) {  // fewer than 16 elements in all
+  for (; i < n; ++i) {  // fewer than kLanes elements in all
     const float d = x[i] - m;
     const float e = kStore ? exp_f32(d) : d >= kExpNormalLo ? exp_f32_normal(d) : 0.0f;
     if (kStore) y[i] = e;
     total += e;
   }
-  const f64x8 a = acc[0] + acc[1];
-  for (int j = 0; j < 8; ++j) total += a[j];
+  const f64xR a = acc[0] + acc[1];
+  for (int j = 0; j < L / 2; ++j) total += a[j];
   int redo = 0;
-  for (int j = 0; j < 16; ++j) redo |= any_low[j];
+  for (int j = 0; j < L; ++j) redo |= any_low[j];
   if (kStore && redo)  // only set when every element went through the vector lanes
     for (int64_t j = 0; j < n; ++j)
       if (x[j] - m < kExpNormalLo) {
@@ -211,23 +227,24 @@ inline double exp_store_sum_f32(const float* x, int64_t n, float m, float* y) {
 
 // The max of `start` and x[0, n) into max, two vector accumulators wide; false when x holds a NaN.
 inline bool max_no_nan_f32(const float* x, int64_t n, float start, float& max) {
+  constexpr int64_t L = kLanes;
   float m = start;
   int64_t i = 0;
-  if (n >= 32) {
-    f32x16 a, b, v, w;
-    i32x16 nan = {};
+  if (n >= 2 * L) {
+    f32xR a, b, v, w;
+    i32xR nan = {};
     std::memcpy(&a, x, sizeof a);
-    std::memcpy(&b, x + 16, sizeof b);
+    std::memcpy(&b, x + L, sizeof b);
     nan |= (a != a) | (b != b);
-    for (i = 32; i + 32 <= n; i += 32) {
+    for (i = 2 * L; i + 2 * L <= n; i += 2 * L) {
       std::memcpy(&v, x + i, sizeof v);
-      std::memcpy(&w, x + i + 16, sizeof w);
+      std::memcpy(&w, x + i + L, sizeof w);
       a = v > a ? v : a;
       b = w > b ? w : b;
       nan |= (v != v) | (w != w);
     }
     a = b > a ? b : a;
-    for (int j = 0; j < 16; ++j) {
+    for (int j = 0; j < L; ++j) {
       if (nan[j]) return false;
       m = a[j] > m ? a[j] : m;
     }
