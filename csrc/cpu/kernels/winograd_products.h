@@ -97,7 +97,6 @@ inline void nn_tile(int64_t K, const float* A, int64_t lda, const float* B, int6
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const __m256 b0 = _mm256_loadu_ps(B + k * ldb), b1 = _mm256_loadu_ps(B + k * ldb + 8);
-#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
       acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
